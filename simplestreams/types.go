@@ -1,0 +1,53 @@
+// Package simplestreams reads simplestreams metadata, verifies clear-signed
+// files against a keyring and selects MAAS boot images; it does no I/O of its
+// own: bytes in, values out.
+package simplestreams
+
+// Selection filters images. An empty OS or Release, or "*", matches any value.
+// A nil list matches any value (as does a list containing "*"); an empty,
+// non-nil list matches nothing.
+type Selection struct {
+	OS        string   `json:"os" yaml:"os"`
+	Release   string   `json:"release" yaml:"release"`
+	Arches    []string `json:"arches" yaml:"arches"`
+	Subarches []string `json:"subarches" yaml:"subarches"`
+	Labels    []string `json:"labels" yaml:"labels"`
+}
+
+// Image names one boot image: the directory
+// <os>/<arch>/<subarch>/<release>/<label> of the boot tree.
+type Image struct {
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	Subarch string `json:"subarch"`
+	Release string `json:"release"`
+	Label   string `json:"label"`
+}
+
+// Item is one downloadable file of a product version, with its attributes
+// already inherited from the version, product and top level.
+type Item struct {
+	Name   string // the item's key within the version, e.g. "boot-kernel"
+	FType  string // its ftype attribute, e.g. "boot-kernel"
+	Path   string // relative to the stream root; checked by CheckPath
+	Size   int64
+	SHA256 string // 64 lower-case hex digits
+	SHA512 string // optional; 128 hex digits when present
+}
+
+// BootImage is one selected image: the newest complete version of a product,
+// for one subarch.
+type BootImage struct {
+	Image
+	ContentID   string
+	ProductName string
+	VersionName string
+	// Subarches is the product's subarches attribute (or its subarch), as
+	// maas.meta records it.
+	Subarches string
+	// Source is the index, in the list given to Select, of the source that
+	// provided the image.
+	Source int
+	// Items are the version's items that have a path, sorted by Name.
+	Items []Item
+}
