@@ -1,0 +1,155 @@
+package simplestreams
+
+import (
+	"cmp"
+	"log/slog"
+	"slices"
+	"strings"
+)
+
+// Stream is what one source offers, in source order.
+type Stream struct {
+	Products   []*Products
+	Selections []Selection
+}
+
+// Matches reports whether the selection selects the image.
+func (s Selection) Matches(im Image) bool {
+	return matchOne(s.OS, im.OS) && matchOne(s.Release, im.Release) &&
+		matchList(s.Arches, im.Arch) && matchList(s.Subarches, im.Subarch) && matchList(s.Labels, im.Label)
+}
+
+func matchOne(want, got string) bool { return want == "" || want == "*" || want == got }
+
+func matchList(want []string, got string) bool {
+	if want == nil {
+		return true
+	}
+	return slices.Contains(want, "*") || slices.Contains(want, got)
+}
+
+// Claim strengths: how strongly a product claims an image's subarch. The
+// strongest claim wins; a tie goes to the product name that sorts first.
+const (
+	claimOwn     = 3 // the product's own subarch (or subarch-kflavor)
+	claimGeneric = 2 // "generic", claimed by the release's own GA kernel
+	claimFanOut  = 1 // any other name in subarches
+)
+
+type claim struct {
+	strength int
+	image    BootImage
+}
+
+// Select applies MAAS's rules (SPEC §3.4) to every source and returns the
+// selected images sorted by (os, arch, subarch, release, label). Across
+// sources the first source that provides an image wins. log may be nil. No
+// image at all is ErrNothingSelected.
+func Select(sources []Stream, log *slog.Logger) ([]BootImage, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	chosen := map[Image]BootImage{}
+	for si, src := range sources {
+		claims := map[Image]claim{}
+		for _, ps := range src.Products {
+			for i := range ps.products {
+				offer(claims, &ps.products[i], ps.ContentID, si, log)
+			}
+		}
+		for im, c := range claims {
+			if _, taken := chosen[im]; taken || !selected(src.Selections, im) {
+				continue
+			}
+			chosen[im] = c.image
+		}
+	}
+	if len(chosen) == 0 {
+		return nil, ErrNothingSelected
+	}
+	out := make([]BootImage, 0, len(chosen))
+	for _, b := range chosen {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b BootImage) int { return compareImages(a.Image, b.Image) })
+	return out, nil
+}
+
+func compareImages(a, b Image) int {
+	return cmp.Or(cmp.Compare(a.OS, b.OS), cmp.Compare(a.Arch, b.Arch), cmp.Compare(a.Subarch, b.Subarch),
+		cmp.Compare(a.Release, b.Release), cmp.Compare(a.Label, b.Label))
+}
+
+func selected(sels []Selection, im Image) bool {
+	for _, s := range sels {
+		if s.Matches(im) {
+			return true
+		}
+	}
+	return false
+}
+
+// offer records the images a product claims, keeping the strongest claim.
+func offer(claims map[Image]claim, p *product, contentID string, source int, log *slog.Logger) {
+	a := p.attrs
+	arch, release, label := a["arch"], a["release"], a["label"]
+	own, fan := a["subarch"], a["subarches"]
+	if arch == "" || release == "" || label == "" || (own == "" && fan == "") {
+		return // not a boot image (a bootloader, say)
+	}
+	var v *version
+	for i := range p.versions {
+		if p.versions[i].incomplete == "" {
+			v = &p.versions[i]
+			break
+		}
+		log.Debug("skipping incomplete version", "product", p.name, "version", p.versions[i].name, "why", p.versions[i].incomplete)
+	}
+	if v == nil {
+		return
+	}
+	osName := cmp.Or(a["os"], "ubuntu")
+	subarches := cmp.Or(fan, own)
+	base := BootImage{
+		Image:       Image{OS: osName, Arch: arch, Release: release, Label: label},
+		ContentID:   contentID,
+		ProductName: p.name,
+		VersionName: v.name,
+		Subarches:   subarches,
+		Source:      source,
+		Items:       v.items,
+	}
+	put := func(subarch string, strength int) {
+		if checkName("subarch", subarch) != nil {
+			return
+		}
+		b := base
+		b.Subarch = subarch
+		c, ok := claims[b.Image]
+		if ok && (c.strength > strength || (c.strength == strength && c.image.ProductName < p.name)) {
+			return
+		}
+		claims[b.Image] = claim{strength: strength, image: b}
+	}
+	if kf := a["kflavor"]; kf != "" && kf != "generic" {
+		if own == "" {
+			own = strings.Split(fan, ",")[0]
+		}
+		put(own+"-"+kf, claimOwn)
+		return
+	}
+	if own != "" {
+		put(own, claimOwn)
+	}
+	ga := own == "ga-"+a["version"] || (len(release) > 0 && own == "hwe-"+release[:1])
+	for _, s := range strings.Split(fan, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "" || s == own:
+		case s == "generic" && ga:
+			put(s, claimGeneric)
+		default:
+			put(s, claimFanOut)
+		}
+	}
+}

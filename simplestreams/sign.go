@@ -1,0 +1,108 @@
+package simplestreams
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// Keyring is a set of OpenPGP public keys.
+type Keyring struct {
+	name    string
+	entries openpgp.EntityList
+}
+
+// ParseKeyring reads a binary (gpg --export) or ASCII-armored keyring. name
+// is used in errors. A GnuPG keybox, unreadable key material or a keyring
+// with no keys is an error wrapping ErrSignature.
+func ParseKeyring(name string, data []byte) (*Keyring, error) {
+	fail := func(err error) (*Keyring, error) {
+		return nil, &SignatureError{File: name, Err: err}
+	}
+	if len(data) >= 12 && string(data[8:12]) == "KBXf" {
+		return fail(errors.New("this is a GnuPG keybox, not a keyring; export the keys with: gpg --export KEYID > keyring.gpg"))
+	}
+	var (
+		el  openpgp.EntityList
+		err error
+	)
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PGP")) {
+		el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	} else {
+		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("reading keyring: %w", err))
+	}
+	if len(el) == 0 {
+		return fail(errors.New("the keyring has no keys"))
+	}
+	return &Keyring{name: name, entries: el}, nil
+}
+
+// Verify checks a clear-signed message against the keyring and returns its
+// body. name (a URL or path) is used in errors. Every failure is a
+// *SignatureError: not a clear-signed message, an unknown, expired or
+// revoked key, or a body that does not match the signature.
+func Verify(name string, data []byte, kr *Keyring) ([]byte, error) {
+	block, _ := clearsign.Decode(data)
+	if block == nil {
+		return nil, &SignatureError{File: name, Err: errors.New("not an OpenPGP clear-signed message")}
+	}
+	sig, err := io.ReadAll(block.ArmoredSignature.Body)
+	if err != nil {
+		return nil, &SignatureError{File: name, Err: fmt.Errorf("reading the signature: %w", err)}
+	}
+	keyID := issuer(sig)
+	if kr == nil {
+		return nil, &SignatureError{File: name, KeyID: keyID, Err: errors.New("no keyring to verify with")}
+	}
+	_, _, err = openpgp.VerifyDetachedSignature(kr.entries, bytes.NewReader(block.Bytes), bytes.NewReader(sig), nil)
+	if err != nil {
+		return nil, &SignatureError{File: name, KeyID: keyID, Err: describe(err, kr)}
+	}
+	return block.Plaintext, nil
+}
+
+// describe turns go-crypto's errors into words an operator can act on.
+func describe(err error, kr *Keyring) error {
+	switch {
+	case errors.Is(err, errUnknownIssuer):
+		return fmt.Errorf("the signing key is not in the keyring %s", kr.name)
+	}
+	return err
+}
+
+var errUnknownIssuer = func() error {
+	// openpgp/errors.ErrUnknownIssuer, through the package's own value.
+	_, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{}, bytes.NewReader(nil), bytes.NewReader(nil), nil)
+	return err
+}()
+
+// issuer returns the issuer key id of the first signature packet, or "".
+func issuer(sig []byte) string {
+	p, err := packet.Read(bytes.NewReader(sig))
+	if err != nil {
+		return ""
+	}
+	if s, ok := p.(*packet.Signature); ok && s.IssuerKeyId != nil {
+		return fmt.Sprintf("%016X", *s.IssuerKeyId)
+	}
+	return ""
+}
+
+// StripSignature returns the body of a clear-signed message without checking
+// the signature (--insecure-skip-verify). A message that is not clear-signed
+// is an error wrapping ErrInvalid.
+func StripSignature(name string, data []byte) ([]byte, error) {
+	block, _ := clearsign.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%w: %s is not an OpenPGP clear-signed message", ErrInvalid, name)
+	}
+	return block.Plaintext, nil
+}

@@ -1,0 +1,86 @@
+// Command gen writes the generated fixtures of the repository: the test
+// OpenPGP keys (only when missing: keys are random) and the demo stream
+// under testdata/demo (deterministic). Run it from anywhere in the
+// repository: go generate ./simplestreams/streamtest
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	keyDir := filepath.Join(root, "simplestreams", "streamtest", "testdata")
+	for _, k := range []struct{ file, name string }{
+		{"test-key.asc", "maas-import-boot-images test key"},
+		{"other-key.asc", "maas-import-boot-images other key"},
+	} {
+		if err := writeKey(filepath.Join(keyDir, k.file), k.name); err != nil {
+			return err
+		}
+	}
+	return writeDemo(filepath.Join(root, "testdata", "demo"))
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// writeKey makes a new RSA-2048 signing key unless the file exists.
+func writeKey(file, name string) error {
+	if _, err := os.Stat(file); err == nil {
+		return nil
+	}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 2048, Time: func() time.Time { return created }}
+	e, err := openpgp.NewEntity(name, "throwaway, for tests only", "test@example.invalid", cfg)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PrivateKeyType, nil)
+	if err != nil {
+		return err
+	}
+	if err := e.SerializePrivate(w, cfg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(file, b.Bytes(), 0o644)
+}
