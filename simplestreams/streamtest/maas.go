@@ -18,7 +18,7 @@ type Options struct {
 	SquashfsSize int64    // default 256
 	Lowlatency   bool
 	Signed       bool
-	Label string // default stable
+	Label        string // default stable
 }
 
 // ReleaseVersions maps the releases the package knows to their versions.
