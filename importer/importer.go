@@ -1,0 +1,261 @@
+// Package importer mirrors the selected boot images into a storage
+// directory: a content-addressed cache, complete snapshots of the boot
+// tree, and a current symlink switched atomically (SPEC §4, §5).
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"maas-import-boot-images/simplestreams"
+	"maas-import-boot-images/source"
+)
+
+// Options configure a run. The zero value of each field is a usable default.
+type Options struct {
+	Storage            string        // the boot-resources directory
+	Jobs               int           // downloads at once; 0 → 4
+	Keep               int           // old snapshots kept besides current
+	DryRun             bool          // select and plan; write nothing at all (no lock either)
+	Wait               bool          // wait for the lock instead of ErrLocked
+	Timeout            time.Duration // HTTP header timeout and body stall timeout; 0 → 30s
+	Retries            int           // HTTP retries; negative → none
+	InsecureSkipVerify bool          // read .sjson without checking signatures
+	UserAgent          string
+	Log                *slog.Logger // nil → discard
+	Progress           Progress     // nil → none
+}
+
+// Progress receives download progress. It must be safe for concurrent use.
+type Progress interface {
+	Start(name string, size int64) FileProgress
+}
+
+// FileProgress follows one download. Add may be called with a negative n
+// when a download restarts.
+type FileProgress interface {
+	Add(n int)
+	Done(err error)
+}
+
+// Statuses of a Result.
+const (
+	StatusImported  = "imported"
+	StatusUnchanged = "unchanged"
+	StatusDryRun    = "dry-run"
+)
+
+// Result is what a run did, in the shape of SPEC §6's JSON summary.
+type Result struct {
+	Status   string      `json:"status"`
+	Storage  string      `json:"storage"`
+	Snapshot string      `json:"snapshot"`
+	Images   []ImageInfo `json:"images"`
+	Files    Counts      `json:"files"`
+	Bytes    Counts      `json:"bytes"`
+	Duration Seconds     `json:"duration_seconds"`
+}
+
+// Seconds is a duration written as fractional seconds in JSON.
+type Seconds time.Duration
+
+// Seconds returns the duration in seconds.
+func (s Seconds) Seconds() float64 { return time.Duration(s).Seconds() }
+
+// MarshalJSON writes the duration in seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%.3f", time.Duration(s).Seconds())), nil
+}
+
+// Counts counts distinct files (by sha256) or their bytes.
+type Counts struct {
+	Total      int64 `json:"total"`
+	Downloaded int64 `json:"downloaded"`
+	Reused     int64 `json:"reused"`
+}
+
+// ImageInfo describes one image of a run.
+type ImageInfo struct {
+	OS          string `json:"os"`
+	Arch        string `json:"arch"`
+	Subarch     string `json:"subarch"`
+	Release     string `json:"release"`
+	Label       string `json:"label"`
+	ContentID   string `json:"content_id"`
+	ProductName string `json:"product_name"`
+	VersionName string `json:"version_name"`
+}
+
+func (o *Options) defaults() {
+	if o.Jobs <= 0 {
+		o.Jobs = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "maas-import-boot-images"
+	}
+}
+
+// statfs is unix.Statfs; tests replace it to simulate a full disk.
+var statfs = unix.Statfs
+
+// Run imports the images that the sources select into opts.Storage.
+//
+// It takes the storage lock (ErrLocked, or waits with opts.Wait), reads and
+// verifies every source's metadata, selects the images, downloads what the
+// cache lacks, publishes a new snapshot and switches current to it, then
+// cleans up. When the selection and current agree, nothing is written but
+// the mtime of current/maas.meta. On any error current is left as it was.
+// Cancelling ctx stops the run promptly with an error wrapping
+// context.Canceled.
+func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Result, error) {
+	start := time.Now()
+	opts.defaults()
+	st := storage(opts.Storage)
+	if !opts.DryRun {
+		unlock, err := lockStorage(ctx, opts.Storage, opts.Wait)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		st.removeTemporaries(opts.Log)
+	}
+	f := newFetcher(opts)
+	images, locs, err := loadImages(ctx, f, sources, opts)
+	if err != nil {
+		return nil, err
+	}
+	files, err := planFiles(images, locs)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Storage: opts.Storage, Images: imageInfos(images)}
+	var missing []file
+	for _, fl := range files {
+		res.Files.Total++
+		res.Bytes.Total += fl.Size
+		if !st.cached(fl) {
+			missing = append(missing, fl)
+			res.Files.Downloaded++
+			res.Bytes.Downloaded += fl.Size
+		}
+	}
+	res.Files.Reused = res.Files.Total - res.Files.Downloaded
+	res.Bytes.Reused = res.Bytes.Total - res.Bytes.Downloaded
+	done := func(status string) (*Result, error) {
+		res.Status = status
+		res.Duration = Seconds(time.Since(start))
+		return res, nil
+	}
+	if opts.DryRun {
+		return done(StatusDryRun)
+	}
+	meta := encodeMeta(images)
+	if len(missing) == 0 {
+		if snap, ok := st.unchanged(images, meta); ok {
+			res.Snapshot = snap
+			now := time.Now()
+			metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
+			if err := os.Chtimes(metaFile, now, now); err != nil {
+				return nil, fsErr("touching", metaFile, err)
+			}
+			opts.Log.Info("nothing changed", "current", snap, "images", len(images))
+			if _, err := st.cleanup(opts.Keep, false, false, opts.Log); err != nil {
+				return nil, err
+			}
+			return done(StatusUnchanged)
+		}
+	}
+	if err := st.checkSpace(missing); err != nil {
+		return nil, err
+	}
+	if err := st.mkdirs(); err != nil {
+		return nil, err
+	}
+	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
+		return nil, err
+	}
+	res.Bytes.Downloaded = f.received.Load()
+	snap, err := st.publish(ctx, images, meta)
+	if err != nil {
+		return nil, err
+	}
+	res.Snapshot = snap
+	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
+	if _, err := st.cleanup(opts.Keep, false, true, opts.Log); err != nil {
+		return nil, err
+	}
+	return done(StatusImported)
+}
+
+func imageInfos(images []simplestreams.BootImage) []ImageInfo {
+	out := make([]ImageInfo, 0, len(images))
+	for _, im := range images {
+		out = append(out, ImageInfo{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release, Label: im.Label,
+			ContentID: im.ContentID, ProductName: im.ProductName, VersionName: im.VersionName})
+	}
+	return out
+}
+
+// planFiles turns images into distinct files by sha256. Two items with the
+// same sha256 but a different size are refused.
+func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) ([]file, error) {
+	seen := map[string]int{}
+	var files []file
+	for _, im := range images {
+		for _, it := range im.Items {
+			if i, ok := seen[it.SHA256]; ok {
+				if files[i].Size != it.Size {
+					return nil, fmt.Errorf("%w: %s is listed with sizes %d and %d", simplestreams.ErrInvalid, it.SHA256, files[i].Size, it.Size)
+				}
+				continue
+			}
+			u, err := locs[im.Source].Resolve(it.Path)
+			if err != nil {
+				return nil, err
+			}
+			seen[it.SHA256] = len(files)
+			files = append(files, file{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: path.Base(it.Path)})
+		}
+	}
+	return files, nil
+}
+
+func downloadAll(ctx context.Context, f *fetcher, st storage, missing []file, opts Options) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Jobs)
+	for _, fl := range missing {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			opts.Log.Debug("downloading", "url", redactString(fl.URL), "size", fl.Size)
+			return f.download(gctx, st.cache(), fl, opts.Progress)
+		})
+	}
+	err := g.Wait()
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("import interrupted: %w", ctx.Err())
+	}
+	if err != nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("import interrupted: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,518 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"maas-import-boot-images/simplestreams"
+	"maas-import-boot-images/simplestreams/streamtest"
+	"maas-import-boot-images/source"
+)
+
+func maasSpec(versions ...string) streamtest.Spec {
+	return streamtest.MAAS(streamtest.Options{Releases: []string{"jammy", "noble"}, Versions: versions, Signed: true,
+		KernelSize: 10_000, InitrdSize: 30_000, SquashfsSize: 200_000})
+}
+
+func TestImportTree(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := filepath.Join(t.TempDir(), "boot")
+	res := mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	if res.Status != StatusImported || len(res.Images) != 4 {
+		t.Fatalf("got status %s with %d images, want imported with 4 (ga-24.04, generic, hwe-n, hwe-24.04)", res.Status, len(res.Images))
+	}
+	// 2 kernels + 2 initrds + squashfs + manifest, shared by the images
+	if res.Files.Total != 6 || res.Files.Downloaded != 6 || res.Files.Reused != 0 {
+		t.Errorf("files: got %+v, want 6 downloaded", res.Files)
+	}
+	if want := int64(2*10_000 + 2*30_000 + 200_000 + 32); res.Bytes.Total != want || res.Bytes.Downloaded != want {
+		t.Errorf("bytes: got %+v, want %d downloaded", res.Bytes, want)
+	}
+	target, err := os.Readlink(filepath.Join(storage, "current"))
+	if err != nil || target != res.Snapshot || !strings.HasPrefix(target, "snapshot-") || filepath.IsAbs(target) {
+		t.Fatalf("current -> %q (%v), want a relative link to %s", target, err, res.Snapshot)
+	}
+	snap := filepath.Join(storage, target)
+	var files int
+	err = filepath.WalkDir(snap, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := d.Info()
+		if d.IsDir() {
+			if fi.Mode().Perm() != 0o755 {
+				t.Errorf("%s: mode %v, want 0755", p, fi.Mode().Perm())
+			}
+			return nil
+		}
+		if fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, want 0644", p, fi.Mode().Perm())
+		}
+		if d.Name() == "maas.meta" {
+			return nil
+		}
+		files++
+		sum := sha256File(t, p)
+		ci, err := os.Stat(filepath.Join(storage, "cache", sum))
+		if err != nil || !os.SameFile(fi, ci) {
+			t.Errorf("%s is not a link of cache/%s (%v)", p, sum, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 4*4 {
+		t.Errorf("got %d files in the tree, want 16", files)
+	}
+	for _, want := range []string{"ubuntu/amd64/generic/noble/stable/boot-kernel", "ubuntu/amd64/hwe-n/noble/stable/squashfs",
+		"ubuntu/amd64/ga-24.04/noble/stable/squashfs.manifest", "ubuntu/amd64/hwe-24.04/noble/stable/boot-initrd"} {
+		if _, err := os.Stat(filepath.Join(snap, want)); err != nil {
+			t.Errorf("missing %s: %v", want, err)
+		}
+	}
+	meta, _ := os.ReadFile(filepath.Join(snap, "maas.meta"))
+	wantMeta := `{"ubuntu": {"amd64": {"ga-24.04": {"noble": {"stable": {"content_id": "com.ubuntu.maas:stable:v3:download", ` +
+		`"path": "noble/amd64/20250101/ga-24.04/generic/boot-initrd", "product_name": "com.ubuntu.maas.stable:v3:boot:24.04:amd64:ga-24.04", ` +
+		`"subarches": "generic,hwe-n,ga-24.04", "version_name": "20250101"}}}, "generic": {"noble": {"stable": {`
+	if !strings.HasPrefix(string(meta), wantMeta) || strings.HasSuffix(string(meta), "\n") {
+		t.Errorf("maas.meta:\n got %s\nwant %s…", meta, wantMeta)
+	}
+	if fi, _ := os.Stat(filepath.Join(storage, "cache")); fi == nil {
+		t.Fatal("no cache")
+	}
+	entries, _ := os.ReadDir(filepath.Join(storage, "cache"))
+	if len(entries) != 6 {
+		t.Errorf("cache has %d entries, want 6", len(entries))
+	}
+}
+
+func TestUnchangedAndUpdate(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source()}
+	first := mustRun(t, src, testOptions(storage))
+	metaFile := filepath.Join(storage, first.Snapshot, "maas.meta")
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(metaFile, old, old)
+	m.resetRequests()
+
+	second := mustRun(t, src, testOptions(storage))
+	if second.Status != StatusUnchanged || second.Snapshot != first.Snapshot || second.Files.Downloaded != 0 {
+		t.Fatalf("second run: got %s %s %+v, want unchanged %s", second.Status, second.Snapshot, second.Files, first.Snapshot)
+	}
+	if r := m.payloadRequests(); len(r) != 0 {
+		t.Errorf("second run fetched %v", r)
+	}
+	if fi, _ := os.Stat(metaFile); !fi.ModTime().After(old.Add(time.Minute)) {
+		t.Errorf("maas.meta mtime not touched: %v", fi.ModTime())
+	}
+
+	// A new upstream version: only its files are fetched, the squashfs
+	// of each release once, and the old tree and cache go away.
+	m.write(maasSpec("20250101", "20250202"))
+	m.resetRequests()
+	time.Sleep(1100 * time.Millisecond) // a new snapshot name
+	third := mustRun(t, src, testOptions(storage))
+	if third.Status != StatusImported || third.Snapshot == first.Snapshot {
+		t.Fatalf("third run: got %s %s", third.Status, third.Snapshot)
+	}
+	var wantBytes int64
+	for p, f := range m.tree.Files {
+		if strings.Contains(p, "/20250202/") {
+			wantBytes += f.Size
+		}
+	}
+	if got := m.served.Load(); got != wantBytes || third.Bytes.Downloaded != wantBytes {
+		t.Errorf("update: served %d bytes, result says %d, want %d (only the new version's files)", got, third.Bytes.Downloaded, wantBytes)
+	}
+	reqs := m.payloadRequests()
+	slices.Sort(reqs)
+	if len(slices.Compact(reqs)) != len(m.payloadRequests()) {
+		t.Errorf("a file was fetched twice: %v", m.payloadRequests())
+	}
+	if _, err := os.Stat(filepath.Join(storage, first.Snapshot)); !os.IsNotExist(err) {
+		t.Errorf("old snapshot still there: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(storage, "cache"))
+	if int64(len(entries)) != third.Files.Total {
+		t.Errorf("cache has %d files, want %d (unreferenced ones removed)", len(entries), third.Files.Total)
+	}
+}
+
+func TestDamagedCurrentIsRebuilt(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "jammy"})}
+	first := mustRun(t, src, testOptions(storage))
+	victim := filepath.Join(storage, first.Snapshot, "ubuntu/amd64/generic/jammy/stable/boot-kernel")
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	second := mustRun(t, src, testOptions(storage))
+	if second.Status != StatusImported || second.Snapshot == first.Snapshot {
+		t.Fatalf("got %s %s, want a rebuilt snapshot", second.Status, second.Snapshot)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "current/ubuntu/amd64/generic/jammy/stable/boot-kernel")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := filepath.Join(t.TempDir(), "boot")
+	opts := testOptions(storage)
+	opts.DryRun = true
+	res := mustRun(t, []source.BootSource{m.source()}, opts)
+	if res.Status != StatusDryRun || res.Files.Downloaded != res.Files.Total || res.Snapshot != "" {
+		t.Errorf("got %+v", res)
+	}
+	if _, err := os.Stat(storage); !os.IsNotExist(err) {
+		t.Errorf("dry run created the storage: %v", err)
+	}
+	if r := m.payloadRequests(); len(r) != 0 {
+		t.Errorf("dry run fetched %v", r)
+	}
+}
+
+// TestFaults: transient faults end in a good import, persistent ones in
+// the right error with current untouched.
+func TestFaults(t *testing.T) {
+	type faultFunc = func(w http.ResponseWriter, r *http.Request) bool
+	onceFor := func(f faultFunc) faultFunc {
+		var mu sync.Mutex
+		hit := map[string]bool{}
+		return func(w http.ResponseWriter, r *http.Request) bool {
+			mu.Lock()
+			first := !strings.HasPrefix(r.URL.Path, "/streams/") && !hit[r.URL.Path]
+			hit[r.URL.Path] = true
+			mu.Unlock()
+			if !first {
+				return false
+			}
+			return f(w, r)
+		}
+	}
+	cut := func(w http.ResponseWriter, r *http.Request) bool {
+		// send half the file, then break the connection
+		b, _ := os.ReadFile(filepath.Join(currentMirror.dir, filepath.FromSlash(r.URL.Path)))
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(200)
+		w.Write(b[:len(b)/2])
+		panic(http.ErrAbortHandler)
+	}
+	tests := []struct {
+		name    string
+		fault   faultFunc
+		wantErr func(error) bool
+		check   func(t *testing.T, m *mirror)
+	}{
+		{"5xx then success", onceFor(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(503); return true }), nil, nil},
+		{"429 with Retry-After", onceFor(func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			return true
+		}), nil, nil},
+		{"body cut mid-way, resumed", onceFor(cut), nil, func(t *testing.T, m *mirror) {
+			if !slices.ContainsFunc(m.payloadRequests(), func(s string) bool { return strings.HasSuffix(s, " range") }) {
+				t.Errorf("no Range request after a cut body: %v", m.payloadRequests())
+			}
+		}},
+		{"Range ignored", func() faultFunc {
+			c := onceFor(cut)
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				r.Header.Del("Range")
+				return c(w, r)
+			}
+		}(), nil, nil},
+		{"stall", onceFor(func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Content-Length", "100000")
+			w.WriteHeader(200)
+			w.Write(make([]byte, 10))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return true
+		}), nil, nil},
+		{"wrong bytes", func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.HasSuffix(r.URL.Path, "/squashfs") {
+				return false
+			}
+			w.WriteHeader(200)
+			w.Write(make([]byte, 200_000))
+			return true
+		}, func(err error) bool { var c *ChecksumError; return errors.As(err, &c) && c.What == "sha256" }, nil},
+		{"too many bytes", func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.HasSuffix(r.URL.Path, "/squashfs") {
+				return false
+			}
+			w.WriteHeader(200)
+			w.Write(make([]byte, 300_000))
+			return true
+		}, func(err error) bool { var c *ChecksumError; return errors.As(err, &c) && c.What == "size" }, nil},
+		{"404", func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.HasSuffix(r.URL.Path, "/boot-initrd") {
+				return false
+			}
+			http.NotFound(w, r)
+			return true
+		}, func(err error) bool { var f *FetchError; return errors.As(err, &f) && f.Status == 404 }, nil},
+		{"500 forever", func(w http.ResponseWriter, r *http.Request) bool {
+			if !strings.HasSuffix(r.URL.Path, "/boot-kernel") {
+				return false
+			}
+			w.WriteHeader(500)
+			return true
+		}, func(err error) bool { var f *FetchError; return errors.As(err, &f) }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMirror(t, maasSpec("20250101"))
+			currentMirror = m
+			storage := t.TempDir()
+			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+			// a good tree first, then a new version under faults
+			mustRun(t, src, testOptions(storage))
+			before := treeState(t, storage)
+			m.write(maasSpec("20250101", "20250202"))
+			m.resetRequests()
+			m.setFault(tt.fault)
+			opts := testOptions(storage)
+			opts.Timeout = 500 * time.Millisecond
+			res, err := run(t, src, opts)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("got %v, want a good import", err)
+				}
+				if res.Status != StatusImported {
+					t.Fatalf("got %s", res.Status)
+				}
+				if tt.check != nil {
+					tt.check(t, m)
+				}
+				return
+			}
+			if !tt.wantErr(err) {
+				t.Fatalf("got error %v (%T)", err, err)
+			}
+			if after := treeState(t, storage); after != before {
+				t.Errorf("a failed run changed the tree:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+var currentMirror *mirror
+
+
+func TestLock(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	unlock, err := lockStorage(context.Background(), storage, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, []source.BootSource{m.source()}, testOptions(storage)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second run: got %v, want ErrLocked", err)
+	}
+	if len(m.payloadRequests()) != 0 {
+		t.Error("a locked-out run fetched files")
+	}
+	go func() { time.Sleep(300 * time.Millisecond); unlock() }()
+	opts := testOptions(storage)
+	opts.Wait = true
+	if res := mustRun(t, []source.BootSource{m.source()}, opts); res.Status != StatusImported {
+		t.Fatalf("with --wait: got %s", res.Status)
+	}
+	// A lock file left by a crashed run does not block.
+	if _, err := os.Stat(filepath.Join(storage, ".lock")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, []source.BootSource{m.source()}, testOptions(storage)); err != nil {
+		t.Fatalf("after the lock was released: %v", err)
+	}
+}
+
+func TestNoSpace(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	old := statfs
+	statfs = func(path string, st *unix.Statfs_t) error {
+		st.Bsize, st.Bavail = 4096, 10
+		return nil
+	}
+	defer func() { statfs = old }()
+	_, err := run(t, []source.BootSource{m.source()}, testOptions(storage))
+	var se *SpaceError
+	if !errors.As(err, &se) || !errors.Is(err, ErrStorage) || se.Free != 40960 || se.Need <= se.Free {
+		t.Fatalf("got %v, want a SpaceError with both numbers", err)
+	}
+	if len(m.payloadRequests()) != 0 {
+		t.Error("downloaded despite too little space")
+	}
+}
+
+func TestStorageNotWritable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores permissions; the EACCES case needs an unprivileged user")
+	}
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	os.Chmod(storage, 0o555)
+	defer os.Chmod(storage, 0o755)
+	_, err := run(t, []source.BootSource{m.source()}, testOptions(storage))
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EACCES) {
+		t.Fatalf("got %v, want ErrStorage wrapping EACCES", err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source()}
+	mustRun(t, src, testOptions(storage))
+	before := treeState(t, storage)
+	m.write(maasSpec("20250101", "20250202"))
+	ctx, cancel := context.WithCancel(context.Background())
+	m.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/streams/") {
+			return false
+		}
+		cancel()
+		<-r.Context().Done()
+		return true
+	})
+	start := time.Now()
+	_, err := Run(ctx, src, testOptions(storage))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancellation took %v", d)
+	}
+	if after := treeState(t, storage); after != before {
+		t.Errorf("a cancelled run changed the tree:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestSignatureAndKeyringErrors(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := m.source()
+	src.KeyringData = streamtest.Keyring(streamtest.OtherKey())
+	if _, err := run(t, []source.BootSource{src}, testOptions(storage)); !errors.Is(err, simplestreams.ErrSignature) {
+		t.Errorf("other key: got %v, want ErrSignature", err)
+	}
+	src.KeyringData, src.Keyring = nil, filepath.Join(t.TempDir(), "missing.gpg")
+	if _, err := run(t, []source.BootSource{src}, testOptions(storage)); !errors.Is(err, ErrKeyring) {
+		t.Errorf("missing keyring: got %v, want ErrKeyring", err)
+	}
+	opts := testOptions(storage)
+	opts.InsecureSkipVerify = true
+	if _, err := run(t, []source.BootSource{src}, opts); err != nil {
+		t.Errorf("--insecure-skip-verify: %v", err)
+	}
+	// A signed index that names an unsigned products file.
+	idx := filepath.Join(m.dir, "streams/v1/index.sjson")
+	b, _ := os.ReadFile(idx)
+	body, _ := simplestreams.StripSignature("i", b)
+	body = []byte(strings.ReplaceAll(string(body), "download.sjson", "download.json"))
+	os.WriteFile(idx, streamtest.ClearSign(body), 0o644)
+	plain, _ := os.ReadFile(filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson"))
+	pbody, _ := simplestreams.StripSignature("p", plain)
+	os.WriteFile(filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.json"), pbody, 0o644)
+	if _, err := run(t, []source.BootSource{m.source()}, testOptions(t.TempDir())); !errors.Is(err, simplestreams.ErrSignature) {
+		t.Errorf("unsigned products behind a signed index: got %v, want ErrSignature", err)
+	}
+}
+
+func TestVerifyCleanupList(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	res := mustRun(t, src, testOptions(storage))
+	ctx := context.Background()
+	v, err := Verify(ctx, storage, false, nil)
+	if err != nil || v.CacheFiles != 6 || v.TreeFiles != 16 {
+		t.Fatalf("verify: got %+v, %v", v, err)
+	}
+	l, err := List(storage)
+	if err != nil || len(l.Images) != 4 || l.Snapshot != res.Snapshot || l.Images[0].Size == 0 {
+		t.Fatalf("list: got %+v, %v", l, err)
+	}
+	// Corrupt a cache file: verify fails, --repair deletes it, the next
+	// import fetches it again.
+	var victim string
+	for p, f := range m.tree.Files {
+		if strings.HasPrefix(p, "noble/") && strings.HasSuffix(p, "/squashfs") {
+			victim = f.SHA256
+		}
+	}
+	p := filepath.Join(storage, "cache", victim)
+	f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+	f.WriteAt([]byte("XX"), 10)
+	f.Close()
+	if _, err := Verify(ctx, storage, false, nil); !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), victim) {
+		t.Fatalf("verify of a corrupt cache: got %v", err)
+	}
+	if v, err := Verify(ctx, storage, true, nil); !errors.Is(err, ErrVerify) || len(v.Repaired) != 1 {
+		t.Fatalf("verify --repair: got %+v, %v", v, err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	again := mustRun(t, src, testOptions(storage))
+	if again.Status != StatusImported || again.Files.Downloaded != 1 {
+		t.Fatalf("after repair: got %s, %+v; want one file fetched again", again.Status, again.Files)
+	}
+	if _, err := Verify(ctx, storage, false, nil); err != nil {
+		t.Fatalf("verify after the repair import: %v", err)
+	}
+	// Cleanup: an unreferenced cache file and an old snapshot.
+	os.WriteFile(filepath.Join(storage, "cache", strings.Repeat("0", 64)), []byte("x"), 0o644)
+	os.MkdirAll(filepath.Join(storage, "snapshot-20000101-000000"), 0o755)
+	dry, err := Cleanup(ctx, storage, 0, true, false, nil)
+	if err != nil || len(dry.Snapshots) != 1 || len(dry.CacheFiles) != 1 {
+		t.Fatalf("cleanup --dry-run: got %+v, %v", dry, err)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "snapshot-20000101-000000")); err != nil {
+		t.Fatal("dry run removed a snapshot")
+	}
+	done, err := Cleanup(ctx, storage, 0, false, false, nil)
+	if err != nil || len(done.Snapshots) != 1 || len(done.CacheFiles) != 1 {
+		t.Fatalf("cleanup: got %+v, %v", done, err)
+	}
+	if _, err := Verify(ctx, storage, false, nil); err != nil {
+		t.Fatalf("verify after cleanup: %v", err)
+	}
+}
+
+func TestEncodeMetaPython(t *testing.T) {
+	im := simplestreams.BootImage{
+		Image:     simplestreams.Image{OS: "ubuntu", Arch: "amd64", Subarch: "ga-24.04", Release: "noble", Label: "stable"},
+		ContentID: "c", ProductName: "p\"q\\r", VersionName: "v\u00e9\U0001F600\x01",
+		Subarches: "generic", Items: []simplestreams.Item{{Name: "a", Path: "x/y"}},
+	}
+	b := im
+	b.Subarch = "generic"
+	// The expected bytes are what Python 3 prints for
+	// json.dumps(meta, sort_keys=True).
+	want := `{"ubuntu": {"amd64": {"ga-24.04": {"noble": {"stable": {"content_id": "c", "path": "x/y", "product_name": "p\"q\\r", "subarches": "generic", "version_name": "v\u00e9\ud83d\ude00\u0001"}}}, ` +
+		`"generic": {"noble": {"stable": {"content_id": "c", "path": "x/y", "product_name": "p\"q\\r", "subarches": "generic", "version_name": "v\u00e9\ud83d\ude00\u0001"}}}}}}`
+	if got := string(encodeMeta([]simplestreams.BootImage{b, im})); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
