@@ -27,7 +27,7 @@ type StorageError struct {
 	Err  error
 }
 
-func (e *StorageError) Error() string  { return e.Op + " " + e.Path + ": " + e.Err.Error() }
+func (e *StorageError) Error() string   { return e.Op + " " + e.Path + ": " + e.Err.Error() }
 func (e *StorageError) Unwrap() []error { return []error{ErrStorage, e.Err} }
 
 // fsErr wraps a local file system error so that it maps to exit 8; nil stays

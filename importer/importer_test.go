@@ -319,7 +319,6 @@ func TestFaults(t *testing.T) {
 
 var currentMirror *mirror
 
-
 func TestLock(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()

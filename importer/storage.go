@@ -31,8 +31,10 @@ const (
 	metaName       = "maas.meta"
 )
 
-func (s storage) path(elem ...string) string { return filepath.Join(append([]string{string(s)}, elem...)...) }
-func (s storage) cache() string              { return s.path("cache") }
+func (s storage) path(elem ...string) string {
+	return filepath.Join(append([]string{string(s)}, elem...)...)
+}
+func (s storage) cache() string { return s.path("cache") }
 
 func (s storage) mkdirs() error {
 	for _, d := range []string{string(s), s.cache()} {

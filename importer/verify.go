@@ -213,4 +213,3 @@ func dirSize(dir string) int64 {
 	}
 	return n
 }
-
