@@ -1,0 +1,176 @@
+package source
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Choice is what the command line and the environment say about the
+// backend.
+type Choice struct {
+	Config      string // --config
+	RegionURL   string // --region-url
+	ClusterUUID string // --cluster-uuid
+	APIKey      string // --api-key, --api-key-file or MAAS_API_KEY
+	Default     bool   // --default
+	Releases    []string
+	Arches      []string
+	Timeout     time.Duration
+	Retries     int
+	UserAgent   string
+	Log         *slog.Logger
+	// Getenv reads MAAS_URL, CLUSTER_UUID and MAAS_CONFIG_DIR; nil is
+	// os.Getenv.
+	Getenv func(string) string
+}
+
+// Choose picks exactly one backend (SPEC §2): a flag beats the
+// environment, and with neither, bootresources.yaml in $MAAS_CONFIG_DIR
+// (or /etc/maas) if it exists, else the default. Two backend flags, or
+// --release/--arch with another backend, are ErrUsage. It logs which
+// backend it chose.
+func Choose(c Choice) (Source, error) {
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	var named []string
+	if c.Config != "" {
+		named = append(named, "--config")
+	}
+	if c.RegionURL != "" {
+		named = append(named, "--region-url")
+	}
+	if c.Default {
+		named = append(named, "--default")
+	}
+	if len(named) > 1 {
+		return nil, &Error{Msg: strings.Join(named, " and ") + " name different boot source backends: give one", Kind: ErrUsage}
+	}
+	narrowed := len(c.Releases) > 0 || len(c.Arches) > 0
+	if c.RegionURL == "" && c.ClusterUUID != "" && len(named) == 1 {
+		return nil, &Error{Msg: "--cluster-uuid goes with --region-url", Kind: ErrUsage}
+	}
+	if narrowed && (c.Config != "" || c.RegionURL != "") {
+		return nil, &Error{Msg: "--release and --arch change the default source only; with " + named[0] + " edit the selections instead", Kind: ErrUsage}
+	}
+	region := func(u, cluster, why string) (Source, error) {
+		if narrowed {
+			return nil, &Error{Msg: "--release and --arch change the default source only, but " + why + " names the region", Kind: ErrUsage}
+		}
+		c.Log.Info("boot sources from the region", "url", u, "cluster", cluster, "because", why)
+		return NewRegion(RegionOptions{URL: u, ClusterUUID: cluster, APIKey: c.APIKey, Timeout: c.Timeout,
+			Retries: c.Retries, UserAgent: c.UserAgent, Log: c.Log})
+	}
+	switch {
+	case c.Config != "":
+		c.Log.Info("boot sources from a file", "file", c.Config)
+		return NewFile(c.Config, c.Log), nil
+	case c.RegionURL != "":
+		return region(c.RegionURL, c.ClusterUUID, "--region-url")
+	case c.Default:
+		c.Log.Info("boot sources: the built-in default", "url", DefaultURL)
+		return NewDefault(c.Releases, c.Arches), nil
+	}
+	if u := c.Getenv("MAAS_URL"); u != "" {
+		cluster := c.ClusterUUID
+		if cluster == "" {
+			cluster = c.Getenv("CLUSTER_UUID")
+		}
+		if cluster != "" || c.APIKey != "" {
+			return region(u, cluster, "MAAS_URL")
+		}
+	}
+	dir := c.Getenv("MAAS_CONFIG_DIR")
+	if dir == "" {
+		dir = "/etc/maas"
+	}
+	file := filepath.Join(dir, "bootresources.yaml")
+	if _, err := os.Stat(file); err == nil {
+		if narrowed {
+			return nil, &Error{Msg: "--release and --arch change the default source only, but " + file + " exists: give --default", Kind: ErrUsage}
+		}
+		c.Log.Info("boot sources from a file (no source flag given)", "file", file)
+		return NewFile(file, c.Log), nil
+	}
+	c.Log.Info("boot sources: the built-in default (no source flag, no MAAS_URL, no "+file+")", "url", DefaultURL)
+	return NewDefault(c.Releases, c.Arches), nil
+}
+
+// OverrideKeyring makes every source use the keyring file at path.
+func (c *Config) OverrideKeyring(path string) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	for i := range c.Sources {
+		c.Sources[i].Keyring = path
+		c.Sources[i].KeyringData = nil
+	}
+}
+
+// listSource is a source in the MAAS 1.6+ list shape.
+type listSource struct {
+	URL         string          `json:"url" yaml:"url"`
+	Keyring     string          `json:"keyring,omitempty" yaml:"keyring,omitempty"`
+	KeyringData string          `json:"keyring_data,omitempty" yaml:"keyring_data,omitempty"`
+	Selections  []listSelection `json:"selections" yaml:"selections"`
+}
+
+type listSelection struct {
+	OS        string   `json:"os" yaml:"os"`
+	Release   string   `json:"release" yaml:"release"`
+	Arches    []string `json:"arches" yaml:"arches,flow"`
+	Subarches []string `json:"subarches" yaml:"subarches,flow"`
+	Labels    []string `json:"labels" yaml:"labels,flow"`
+}
+
+// Marshal prints the sources in the MAAS 1.6+ list shape, as YAML or JSON
+// (format "yaml" or "json"), so that NewFile reads them back the same.
+func Marshal(cfg *Config, format string) ([]byte, error) {
+	star := func(s string) string {
+		if s == "" {
+			return "*"
+		}
+		return s
+	}
+	stars := func(l []string) []string {
+		if l == nil {
+			return []string{"*"}
+		}
+		return l
+	}
+	out := []listSource{}
+	for _, s := range cfg.Sources {
+		ls := listSource{URL: s.URL, Keyring: s.Keyring, Selections: []listSelection{}}
+		if len(s.KeyringData) > 0 {
+			ls.KeyringData, ls.Keyring = base64.StdEncoding.EncodeToString(s.KeyringData), ""
+		}
+		for _, sel := range s.Selections {
+			ls.Selections = append(ls.Selections, listSelection{OS: star(sel.OS), Release: star(sel.Release),
+				Arches: stars(sel.Arches), Subarches: stars(sel.Subarches), Labels: stars(sel.Labels)})
+		}
+		out = append(out, ls)
+	}
+	switch format {
+	case "json":
+		b, err := json.MarshalIndent(out, "", "  ")
+		return append(b, '\n'), err
+	case "yaml":
+		b, err := yaml.Marshal(out)
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte("# Boot sources from "+cfg.Origin+"\n"), b...), nil
+	}
+	return nil, fmt.Errorf("%w: unknown format %q", ErrUsage, format)
+}
