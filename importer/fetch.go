@@ -37,7 +37,7 @@ type fetcher struct {
 	retries   int
 	userAgent string
 	log       *slog.Logger
-	received  atomic.Int64 // payload bytes received over the network
+	received  atomic.Int64 // payload bytes received (or copied from a local mirror)
 }
 
 func newFetcher(opts Options) *fetcher {
@@ -276,6 +276,7 @@ func (f *fetcher) downloadOnce(ctx context.Context, cache string, fl file, fp Fi
 		}
 		defer src.Close()
 		n, err := copyBuf(out, h, src, fl.Size+1, fp)
+		f.received.Add(n)
 		if err != nil {
 			return err
 		}

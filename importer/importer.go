@@ -5,6 +5,7 @@ package importer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,16 @@ func (s Seconds) Seconds() float64 { return time.Duration(s).Seconds() }
 // MarshalJSON writes the duration in seconds.
 func (s Seconds) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf("%.3f", time.Duration(s).Seconds())), nil
+}
+
+// UnmarshalJSON reads fractional seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*s = Seconds(f * float64(time.Second))
+	return nil
 }
 
 // Counts counts distinct files (by sha256) or their bytes.

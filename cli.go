@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// env is what a run sees of the process: streams, environment and whether
+// stderr is a terminal. Tests run the whole CLI in-process with their own.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	isTTY          bool
+}
+
+// errUsage marks a bad command line (exit 2).
+var errUsage = errors.New("usage")
+
+type usageError struct{ err error }
+
+func (e usageError) Error() string        { return e.err.Error() }
+func (e usageError) Unwrap() []error      { return []error{errUsage, e.err} }
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+const (
+	defaultStorage = "/var/lib/maas/boot-resources"
+	envStorage     = "MAAS_BOOT_RESOURCES_STORAGE"
+	envAPIKey      = "MAAS_API_KEY"
+)
+
+// Flag groups, shown as categories in --help.
+const (
+	catSource  = "Boot sources"
+	catImport  = "Import"
+	catOutput  = "Output"
+	catNetwork = "Network"
+)
+
+func backendFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"config-file", "sources-file"}, Category: catSource, Usage: "read boot sources from `FILE` (a MAAS 1.5 bootresources.yaml or a 1.6+ sources list)"},
+		&cli.StringFlag{Name: "region-url", Category: catSource, Usage: "ask the region controller at `URL` (e.g. http://region:5240/MAAS) [$MAAS_URL, with $CLUSTER_UUID]"},
+		&cli.StringFlag{Name: "cluster-uuid", Category: catSource, Usage: "this cluster's `UUID`: use the region's per-cluster endpoint [$CLUSTER_UUID]"},
+		&cli.StringFlag{Name: "api-key", Category: catSource, EnvVars: []string{envAPIKey}, Usage: "MAAS API `KEY` (consumer:token:secret) for the region"},
+		&cli.StringFlag{Name: "api-key-file", Category: catSource, Usage: "read the MAAS API key from `FILE`"},
+		&cli.BoolFlag{Name: "default", Category: catSource, Usage: "use the built-in default source (ubuntu noble amd64 from images.maas.io)"},
+		&cli.StringSliceFlag{Name: "release", Category: catSource, Usage: "with the default source: import `RELEASE` instead of noble (repeatable)"},
+		&cli.StringSliceFlag{Name: "arch", Category: catSource, Usage: "with the default source: import `ARCH` instead of amd64 (repeatable)"},
+		&cli.StringFlag{Name: "keyring", Category: catSource, Usage: "verify every source with the keyring `FILE` instead of its own"},
+		&cli.BoolFlag{Name: "insecure-skip-verify", Category: catSource, Usage: "read signed metadata WITHOUT checking signatures (warns on every run)"},
+	}
+}
+
+func storageFlag() cli.Flag {
+	return &cli.StringFlag{Name: "storage", Category: catImport, EnvVars: []string{envStorage}, Value: defaultStorage, Usage: "the boot resources `DIR` (TFTP serves DIR/current)"}
+}
+
+func networkFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: 10 * time.Second, Usage: "HTTP timeout for each attempt: answer headers, and the longest stall in a body"},
+		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: 2, Usage: "HTTP retries after a failed attempt (region and streams alike)"},
+	}
+}
+
+func importFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "select and plan, then stop: download nothing, write nothing"},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: 4, Usage: "download `N` files at once"},
+		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"},
+		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another import on this storage to finish instead of failing"},
+	}
+}
+
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Value: "text", Usage: "result format: text or json (json: one object on stdout, nothing else)"},
+		&cli.StringFlag{Name: "progress", Category: catOutput, Value: "auto", Usage: "progress bars: auto (when stderr is a terminal), always or never"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Category: catOutput, Usage: "print nothing but errors (for cron)"},
+		&cli.StringFlag{Name: "log-level", Category: catOutput, Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Category: catOutput, Value: "text", Usage: "log lines on stderr as text or json"},
+	}
+}
+
+func concat(groups ...[]cli.Flag) []cli.Flag { return slices.Concat(groups...) }
+
+// newApp builds the command line. Actions return errors; run maps them to
+// exit codes, so nothing here exits.
+func newApp(e env) *cli.App {
+	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), outputFlags())
+	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	cmd := func(c *cli.Command) *cli.Command {
+		c.OnUsageError = onUsage
+		return c
+	}
+	app := &cli.App{
+		Name:    "maas-import-boot-images",
+		Usage:   "keep a MAAS cluster controller's boot images current",
+		Version: version(),
+		Description: `Resolves the cluster's boot sources (a sources file, the region controller,
+or a narrow built-in default), reads their signed simplestreams metadata,
+downloads and verifies the newest selected images into DIR/cache, publishes a
+complete snapshot of the boot tree and switches DIR/current to it atomically.
+
+Without a command, import runs. Flags may come before or after the command.
+Without a source flag: $MAAS_URL and $CLUSTER_UUID name the region, else
+bootresources.yaml in $MAAS_CONFIG_DIR (default /etc/maas) is read if present,
+else the built-in default is used; stderr says which.`,
+		Writer:          e.stdout,
+		ErrWriter:       e.stderr,
+		Flags:           importAll,
+		Action:          func(c *cli.Context) error { return cmdImport(c, e) },
+		OnUsageError:    onUsage,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			cmd(&cli.Command{
+				Name:   "import",
+				Usage:  "resolve, select, download, publish, clean up (the default)",
+				Flags:  importAll,
+				Action: func(c *cli.Context) error { return cmdImport(c, e) },
+			}),
+			cmd(&cli.Command{
+				Name:      "sources",
+				Usage:     "print the resolved boot sources as a 1.6+ sources list (YAML, or JSON with --output json)",
+				UsageText: "maas-import-boot-images sources [--config FILE | --region-url URL ... | --default] > sources.yaml",
+				Flags:     concat(backendFlags(), networkFlags(), outputFlags()),
+				Action:    func(c *cli.Context) error { return cmdSources(c, e) },
+			}),
+			cmd(&cli.Command{
+				Name:   "list",
+				Usage:  "list the images in current: os, arch, subarch, release, label, version, size",
+				Flags:  concat([]cli.Flag{storageFlag()}, outputFlags()),
+				Action: func(c *cli.Context) error { return cmdList(c, e) },
+			}),
+			cmd(&cli.Command{
+				Name:  "verify",
+				Usage: "re-hash every cache file and check that current links only verified files",
+				Flags: concat([]cli.Flag{storageFlag(),
+					&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
+				}, outputFlags()),
+				Action: func(c *cli.Context) error { return cmdVerify(c, e) },
+			}),
+			cmd(&cli.Command{
+				Name:  "cleanup",
+				Usage: "remove old snapshots and unreferenced cache files",
+				Flags: concat([]cli.Flag{storageFlag(),
+					&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "list what would be removed, remove nothing"},
+					&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
+					&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
+				}, outputFlags()),
+				Action: func(c *cli.Context) error { return cmdCleanup(c, e) },
+			}),
+			cmd(&cli.Command{
+				Name:   "version",
+				Usage:  "print the version",
+				Flags:  outputFlags(),
+				Action: func(c *cli.Context) error { return cmdVersion(c, e) },
+			}),
+		},
+	}
+	return app
+}
+
+// run executes one command line and returns the process's exit code.
+func run(ctx context.Context, args []string, e env) int {
+	if e.getenv == nil {
+		e.getenv = os.Getenv
+	}
+	app := newApp(e)
+	st := &state{}
+	ctx = context.WithValue(ctx, stateKey{}, st)
+	err := app.RunContext(ctx, commandFirst(app, args))
+	if err == nil {
+		return 0
+	}
+	code := exitCode(err)
+	report(e, st, err, code)
+	return code
+}
+
+// commandFirst moves the command word to the front of the arguments, so that
+// flags may come before or after it: every command defines the flags it
+// takes, and urfave/cli only parses a command's flags after its name.
+func commandFirst(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range app.Flags {
+		if _, isBool := f.(*cli.BoolFlag); isBool {
+			continue
+		}
+		for _, n := range f.Names() {
+			takesValue[n] = true
+		}
+	}
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			return args
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] {
+				i++ // skip the flag's value
+			}
+			continue
+		}
+		if i == 0 || app.Command(a) == nil {
+			return args
+		}
+		out := []string{args[0], a}
+		out = append(out, rest[:i]...)
+		return append(out, rest[i+1:]...)
+	}
+	return args
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"maas-import-boot-images/importer"
+	"maas-import-boot-images/simplestreams"
+	"maas-import-boot-images/simplestreams/streamtest"
+	"maas-import-boot-images/source"
+	"maas-import-boot-images/source/regiontest"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// cli runs the command line in-process.
+func runCLI(t *testing.T, ctx context.Context, envv map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	getenv := func(k string) string { return envv[k] }
+	code := run(ctx, append([]string{"maas-import-boot-images"}, args...), env{stdout: &stdout, stderr: &stderr, getenv: getenv})
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func cliOK(t *testing.T, args ...string) result {
+	t.Helper()
+	r := runCLI(t, context.Background(), nil, args...)
+	if r.code != 0 {
+		t.Fatalf("%v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// demoSources writes a sources file for the demo stream served over HTTP.
+func demoServer(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.FileServer(http.Dir("testdata/demo")))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func sourcesFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "sources.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func keyringFile(t *testing.T) string {
+	p, err := filepath.Abs("testdata/demo/keyring.gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportListVerifyCleanup(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "boot")
+	r := cliOK(t, "import", "--config", "testdata/demo/sources.yaml", "--storage", storage, "--output", "json")
+	var res importer.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %q", r.stdout)
+	}
+	if res.Status != "imported" || len(res.Images) != 6 || res.Files.Downloaded != 10 {
+		t.Fatalf("got %+v", res)
+	}
+	for _, key := range []string{`"duration_seconds":`, `"bytes":{"total":`, `"reused":0`} {
+		if !strings.Contains(r.stdout, key) {
+			t.Errorf("JSON lacks %s: %s", key, r.stdout)
+		}
+	}
+	// Flags before the command, text output: unchanged.
+	r = cliOK(t, "--storage", storage, "--config", "testdata/demo/sources.yaml", "import")
+	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot) {
+		t.Errorf("second import printed %q", r.stdout)
+	}
+	r = cliOK(t, "list", "--storage", storage)
+	if !strings.Contains(r.stdout, "ubuntu  amd64  generic    noble    stable  20250709") || !strings.Contains(r.stdout, res.Snapshot) {
+		t.Errorf("list printed:\n%s", r.stdout)
+	}
+	r = cliOK(t, "list", "--storage", storage, "-o", "json")
+	var l importer.Listing
+	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l.Images) != 6 {
+		t.Errorf("list json: %v %s", err, r.stdout)
+	}
+	cliOK(t, "verify", "--storage", storage)
+	r = cliOK(t, "cleanup", "--storage", storage, "--dry-run")
+	if !strings.Contains(r.stdout, "would remove 0 snapshots and 0 cache files") {
+		t.Errorf("cleanup --dry-run printed %q", r.stdout)
+	}
+	// Quiet prints nothing at all on success.
+	r = cliOK(t, "--quiet", "--storage", storage, "--config", "testdata/demo/sources.yaml")
+	if r.stdout != "" || r.stderr != "" {
+		t.Errorf("--quiet printed %q %q", r.stdout, r.stderr)
+	}
+	r = cliOK(t, "version")
+	if !strings.HasPrefix(r.stdout, "maas-import-boot-images ") {
+		t.Errorf("version printed %q", r.stdout)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	storage := filepath.Join(t.TempDir(), "boot")
+	r := cliOK(t, "import", "--dry-run", "--config", "testdata/demo/sources.yaml", "--storage", storage)
+	if !strings.Contains(r.stdout, "would download 10 of 10 files") {
+		t.Errorf("dry run printed %q", r.stdout)
+	}
+	if _, err := os.Stat(storage); !os.IsNotExist(err) {
+		t.Error("dry run wrote the storage")
+	}
+}
+
+// TestSourcesRoundTrip: a 1.5 file printed by sources and fed back.
+func TestSourcesRoundTrip(t *testing.T) {
+	srv := demoServer(t)
+	legacy := sourcesFile(t, fmt.Sprintf(`boot:
+  configure_me: False
+  storage: %q
+  sources:
+    - path: %q
+      keyring: %q
+      selections:
+        - release: noble
+          arches: amd64
+`, t.TempDir(), srv.URL+"/", keyringFile(t)))
+	r := cliOK(t, "sources", "--config", legacy)
+	saved := sourcesFile(t, r.stdout)
+	back := cliOK(t, "sources", "--config", saved)
+	// The same sources, but for the comment naming the file.
+	trim := func(s string) string { return s[strings.Index(s, "\n")+1:] }
+	if trim(back.stdout) != trim(r.stdout) {
+		t.Errorf("round trip differs:\n%s\n---\n%s", r.stdout, back.stdout)
+	}
+	storage := t.TempDir()
+	r = cliOK(t, "import", "--config", saved, "--storage", storage, "-o", "json")
+	if !strings.Contains(r.stdout, `"status":"imported"`) {
+		t.Errorf("import from the saved sources: %s", r.stdout)
+	}
+	r = cliOK(t, "sources", "--config", saved, "-o", "json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 {
+		t.Errorf("sources -o json: %v %s", err, r.stdout)
+	}
+}
+
+// TestExitCodes reaches every exit code of the table through the CLI.
+func TestExitCodes(t *testing.T) {
+	srv := demoServer(t)
+	cluster := "6b2a1c4e-0000-4000-8000-000000000001"
+	empty := t.TempDir()
+	good := sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble}]\n", srv.URL, keyringFile(t)))
+	other := filepath.Join(t.TempDir(), "other.gpg")
+	os.WriteFile(other, streamtest.Keyring(streamtest.OtherKey()), 0o644)
+	aFile := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(aFile, nil, 0o644)
+
+	locked := t.TempDir()
+	lf, err := os.OpenFile(filepath.Join(locked, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+
+	unknownCluster := regiontest.New(t, regiontest.Options{Cluster: "someone-else"})
+	emptyRegion := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true})
+	const secret = "s3cr3tv4lue"
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+		hint string
+	}{
+		{"unknown flag", []string{"import", "--bogus"}, 2, "bogus", "--help"},
+		{"two backends", []string{"--config", good, "--default", "--storage", empty}, 2, "--config and --default", ""},
+		{"release with config", []string{"--config", good, "--release", "noble", "--storage", empty}, 2, "--release", ""},
+		{"bad output", []string{"import", "--output", "xml"}, 2, "--output must be text or json", ""},
+		{"missing config", []string{"--config", "/nonexistent/sources.yaml", "--storage", empty}, 2, "/nonexistent/sources.yaml", ""},
+		{"invalid config", []string{"--config", sourcesFile(t, "- url: x\n  bogus: 1\n"), "--storage", empty}, 2, "line 2", ""},
+		{"missing keyring", []string{"--config", good, "--keyring", "/nonexistent/k.gpg", "--storage", empty}, 2, "/nonexistent/k.gpg", ""},
+		{"bad api key", []string{"--region-url", "http://127.0.0.1:1/MAAS", "--api-key", "only:two", "--storage", empty}, 2, "consumer:token:secret", ""},
+		{"region down", []string{"--region-url", "http://127.0.0.1:1/MAAS", "--cluster-uuid", cluster, "--retries", "0", "--storage", empty}, 3, "(cluster " + cluster + ") is not reachable", "region controller is running"},
+		{"stream missing", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/nowhere/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: noble}]\n"), "--storage", empty}, 3, "HTTP 404", ""},
+		{"unknown cluster", []string{"--region-url", unknownCluster.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:" + secret, "--storage", empty}, 4, "does not recognise cluster " + cluster, "--cluster-uuid"},
+		{"no sources", []string{"--region-url", emptyRegion.URL(), "--cluster-uuid", cluster, "--storage", empty}, 5, "has no boot sources for cluster " + cluster, ""},
+		{"nothing selected", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: focal}]\n"), "--storage", empty}, 5, "no image matches", ""},
+		{"wrong key", []string{"--config", good, "--keyring", other, "--storage", empty}, 6, "index.sjson", "keyring"},
+		{"locked", []string{"--config", good, "--storage", locked}, 7, "held by another run", "--wait"},
+		{"storage is a file", []string{"--config", good, "--storage", aFile}, 8, aFile, ""},
+		{"list without current", []string{"list", "--storage", empty}, 8, "no current boot tree", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, context.Background(), map[string]string{"MAAS_CONFIG_DIR": empty}, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstderr: %s", r.code, tt.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := lines[len(lines)-1]
+			errLine := lines[len(lines)-1]
+			if strings.HasPrefix(last, "hint: ") {
+				errLine = lines[len(lines)-2]
+				if tt.hint != "" && !strings.Contains(last, tt.hint) {
+					t.Errorf("hint %q does not mention %q", last, tt.hint)
+				}
+			} else if tt.hint != "" {
+				t.Errorf("no hint in %q", r.stderr)
+			}
+			if !strings.HasPrefix(errLine, "error: ") || !strings.Contains(errLine, tt.msg) {
+				t.Errorf("error line %q: want it to contain %q", errLine, tt.msg)
+			}
+			if strings.Contains(r.stderr+r.stdout, secret) {
+				t.Errorf("the API key leaked: %s", r.stderr)
+			}
+			// --output json: the failure object, and nothing else, on stdout.
+			if tt.name == "unknown flag" || tt.name == "bad output" {
+				return
+			}
+			r = runCLI(t, context.Background(), map[string]string{"MAAS_CONFIG_DIR": empty}, append(tt.args, "-o", "json")...)
+			var failed struct {
+				Status   string `json:"status"`
+				Error    string `json:"error"`
+				ExitCode int    `json:"exit_code"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &failed); err != nil || failed.Status != "failed" || failed.ExitCode != tt.code || failed.Error == "" {
+				t.Errorf("--output json printed %q (%v)", r.stdout, err)
+			}
+		})
+	}
+}
+
+func TestInterrupted(t *testing.T) {
+	region := regiontest.New(t, regiontest.Options{Fault: func(w http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done()
+		return true
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	r := runCLI(t, ctx, nil, "--region-url", region.URL(), "--cluster-uuid", "c", "--storage", t.TempDir())
+	if r.code != 130 || !strings.Contains(r.stderr, "interrupted") {
+		t.Fatalf("exit %d, want 130; stderr %s", r.code, r.stderr)
+	}
+}
+
+// TestExitCodeTable covers the mapping itself, including exit 1.
+func TestExitCodeTable(t *testing.T) {
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{errors.New("something unexpected"), 1},
+		{fmt.Errorf("x: %w", source.ErrConfig), 2},
+		{&importer.FetchError{URL: "u", Status: 404}, 3},
+		{fmt.Errorf("x: %w", simplestreams.ErrUnsafePath), 3},
+		{fmt.Errorf("x: %w", source.ErrRefused), 4},
+		{simplestreams.ErrNothingSelected, 5},
+		{&importer.ChecksumError{URL: "u", What: "sha256"}, 6},
+		{&simplestreams.SignatureError{File: "f", Err: errors.New("bad")}, 6},
+		{&importer.StorageLockError{Path: "p"}, 7},
+		{&importer.SpaceError{Need: 2, Free: 1}, 8},
+		{fmt.Errorf("x: %w", context.Canceled), 130},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.code {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.code)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	r := cliOK(t, "--help")
+	for _, want := range []string{"MAAS_BOOT_RESOURCES_STORAGE", "MAAS_API_KEY", "MAAS_URL", "CLUSTER_UUID", "sources", "verify", "--dry-run", "--config-file", "--sources-file"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--help lacks %s", want)
+		}
+	}
+	r = cliOK(t, "verify", "--help")
+	if !strings.Contains(r.stdout, "--repair") {
+		t.Errorf("verify --help lacks --repair:\n%s", r.stdout)
+	}
+}

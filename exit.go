@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"maas-import-boot-images/importer"
+	"maas-import-boot-images/simplestreams"
+	"maas-import-boot-images/source"
+)
+
+// Exit codes of SPEC §6.
+const (
+	exitOK          = 0
+	exitInternal    = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+	exitRefused     = 4
+	exitNothing     = 5
+	exitVerify      = 6
+	exitLocked      = 7
+	exitStorage     = 8
+	exitInterrupted = 130
+)
+
+// exitCode maps an error to the exit-code table. It is the only place that
+// knows the table; the order matters where an error wraps several causes.
+func exitCode(err error) int {
+	var (
+		sum   *importer.ChecksumError
+		space *importer.SpaceError
+		fetch *importer.FetchError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, errUsage), errors.Is(err, source.ErrUsage), errors.Is(err, source.ErrConfig),
+		errors.Is(err, importer.ErrKeyring):
+		return exitUsage
+	case errors.Is(err, importer.ErrLocked):
+		return exitLocked
+	case errors.Is(err, simplestreams.ErrSignature), errors.As(err, &sum), errors.Is(err, importer.ErrVerify):
+		return exitVerify
+	case errors.Is(err, source.ErrNoSources), errors.Is(err, simplestreams.ErrNothingSelected):
+		return exitNothing
+	case errors.Is(err, source.ErrRefused):
+		return exitRefused
+	case errors.As(err, &space), errors.Is(err, importer.ErrStorage), errors.Is(err, importer.ErrNoCurrent):
+		return exitStorage
+	case errors.Is(err, source.ErrUnreachable), errors.As(err, &fetch),
+		errors.Is(err, simplestreams.ErrInvalid), errors.Is(err, simplestreams.ErrUnsafePath):
+		return exitUnreachable
+	}
+	return exitInternal
+}
+
+// hint returns a second line for errors where one helps.
+func hint(err error, code int) string {
+	if h := source.Hint(err); h != "" {
+		return h
+	}
+	var space *importer.SpaceError
+	switch {
+	case errors.Is(err, errUsage):
+		return "see 'maas-import-boot-images --help'"
+	case errors.Is(err, importer.ErrLocked):
+		return "another import is running on this storage; use --wait to queue behind it"
+	case errors.As(err, &space):
+		return "free some space, or run 'maas-import-boot-images cleanup' to drop old snapshots"
+	case code == exitVerify && errors.Is(err, simplestreams.ErrSignature):
+		return "check the source's keyring (--keyring), or that the mirror is not tampered with"
+	}
+	return ""
+}
+
+// report prints a failed run: one error line and maybe a hint on stderr, and
+// with --output json the failure object on stdout.
+func report(e env, st *state, err error, code int) {
+	msg := oneLine(err.Error())
+	if code == exitInterrupted {
+		msg = "interrupted; the boot tree is as it was"
+	}
+	fmt.Fprintf(e.stderr, "error: %s\n", msg)
+	if h := hint(err, code); h != "" {
+		fmt.Fprintf(e.stderr, "hint: %s\n", h)
+	}
+	if st.json {
+		_ = writeJSON(e, map[string]any{"status": "failed", "error": msg, "exit_code": code})
+	}
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
