@@ -26,8 +26,8 @@ var errUsage = errors.New("usage")
 
 type usageError struct{ err error }
 
-func (e usageError) Error() string        { return e.err.Error() }
-func (e usageError) Unwrap() []error      { return []error{errUsage, e.err} }
+func (e usageError) Error() string         { return e.err.Error() }
+func (e usageError) Unwrap() []error       { return []error{errUsage, e.err} }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 const (
