@@ -146,4 +146,3 @@ func checkTree(t *testing.T, storage string) bool {
 	}
 	return true
 }
-
