@@ -1,6 +1,7 @@
 package simplestreams_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,6 +44,9 @@ func FuzzParseProducts(f *testing.F) {
 		p, err := ss.ParseProducts(data)
 		if err != nil {
 			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("accepted invalid JSON %q", data)
 		}
 		ims, _ := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil)
 		for _, im := range ims {

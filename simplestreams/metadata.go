@@ -1,10 +1,9 @@
 package simplestreams
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -95,76 +94,45 @@ type version struct {
 	incomplete string // why the version cannot be used; "" when complete
 }
 
-var (
-	hex64  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hex128 = regexp.MustCompile(`^[0-9a-f]{128}$`)
-)
-
-// node is one JSON object of the tree: scalar attributes and the children
-// under key.
-type node struct {
-	attrs    attrs
-	children map[string]json.RawMessage
-}
-
-func parseNode(data []byte, key, where string) (node, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return node{}, fmt.Errorf("%w: %s: %v", ErrInvalid, where, err)
-	}
-	n := node{attrs: make(attrs, len(raw))}
-	for k, v := range raw {
-		if k == key {
-			if err := json.Unmarshal(v, &n.children); err != nil {
-				return node{}, fmt.Errorf("%w: %s: %s: %v", ErrInvalid, where, key, err)
-			}
-			continue
-		}
-		if s, ok := scalar(v); ok {
-			n.attrs[k] = s
-		}
-	}
-	return n, nil
-}
-
-// scalar converts a JSON string, number or boolean to its string form.
-func scalar(v json.RawMessage) (string, bool) {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return "", false
-	}
-	switch v[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			return "", false
-		}
-		return s, true
-	case '{', '[', 'n':
-		return "", false
-	}
-	return string(v), true
-}
-
 // ParseProducts parses a products:1.0 document (already stripped of any
 // signature), applying attribute inheritance top → product → version → item.
-// Errors wrap ErrInvalid, or ErrUnsafePath for an item path or a directory
-// name attribute that could escape the tree.
+// It reads the bytes once; duplicate keys, nesting deeper than maxDepth and
+// invalid UTF-8 are refused. Errors wrap ErrInvalid, or ErrUnsafePath for an
+// item path or a directory name attribute that could escape the tree.
 func ParseProducts(data []byte) (*Products, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
 	}
-	top, err := parseNode(data, "products", "products file")
+	l := &lexer{data: data}
+	top := attrs{}
+	var raw []rawProduct
+	err := l.object(func(key string) error {
+		if key == "products" {
+			return l.object(func(name string) error {
+				p, err := parseProduct(l, name)
+				raw = append(raw, p)
+				return err
+			})
+		}
+		return scalarAttr(l, top, key)
+	})
+	if err == nil {
+		err = l.end()
+	}
 	if err != nil {
+		var le *lexError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("%w: products file: %v", ErrInvalid, err)
+		}
 		return nil, err
 	}
-	if f := top.attrs["format"]; f != "products:1.0" {
+	if f := top["format"]; f != "products:1.0" {
 		return nil, fmt.Errorf("%w: products file: format is %q, want products:1.0", ErrInvalid, f)
 	}
-	ps := &Products{ContentID: top.attrs["content_id"]}
-	delete(top.attrs, "format")
-	for name, raw := range top.children {
-		p, err := parseProduct(name, raw, top.attrs)
+	ps := &Products{ContentID: top["content_id"], products: make([]product, 0, len(raw))}
+	delete(top, "format")
+	for _, r := range raw {
+		p, err := r.finish(top)
 		if err != nil {
 			return nil, err
 		}
@@ -174,13 +142,63 @@ func ParseProducts(data []byte) (*Products, error) {
 	return ps, nil
 }
 
-func parseProduct(name string, raw json.RawMessage, inherited attrs) (product, error) {
-	where := "product " + truncate(name)
-	n, err := parseNode(raw, "versions", where)
-	if err != nil {
-		return product{}, err
+func scalarAttr(l *lexer, a attrs, key string) error {
+	v, ok, err := l.scalar()
+	if ok {
+		a[key] = v
 	}
-	p := product{name: name, attrs: merge(inherited, n.attrs)}
+	return err
+}
+
+// rawProduct is a product as read, before inheritance from the top level,
+// which may come after it in the file.
+type rawProduct struct {
+	name     string
+	attrs    attrs
+	versions []rawVersion
+}
+
+type rawVersion struct {
+	name  string
+	attrs attrs
+	items []rawItem
+}
+
+type rawItem struct {
+	name  string
+	attrs attrs
+}
+
+func parseProduct(l *lexer, name string) (rawProduct, error) {
+	p := rawProduct{name: name, attrs: attrs{}}
+	err := l.object(func(key string) error {
+		if key == "versions" {
+			return l.object(func(vname string) error {
+				v := rawVersion{name: vname, attrs: attrs{}}
+				err := l.object(func(key string) error {
+					if key == "items" {
+						return l.object(func(iname string) error {
+							it := rawItem{name: iname, attrs: make(attrs, 4)}
+							err := l.object(func(key string) error { return scalarAttr(l, it.attrs, key) })
+							v.items = append(v.items, it)
+							return err
+						})
+					}
+					return scalarAttr(l, v.attrs, key)
+				})
+				p.versions = append(p.versions, v)
+				return err
+			})
+		}
+		return scalarAttr(l, p.attrs, key)
+	})
+	return p, err
+}
+
+// finish applies inheritance and checks the product.
+func (r rawProduct) finish(top attrs) (product, error) {
+	where := "product " + truncate(r.name)
+	p := product{name: r.name, attrs: merge(top, r.attrs)}
 	for _, a := range []string{"os", "arch", "subarch", "release", "label", "kflavor"} {
 		if v, ok := p.attrs[a]; ok && v != "" {
 			if err := checkName(a, v); err != nil {
@@ -188,8 +206,9 @@ func parseProduct(name string, raw json.RawMessage, inherited attrs) (product, e
 			}
 		}
 	}
-	for vname, vraw := range n.children {
-		v, err := parseVersion(vname, vraw, p.attrs, where)
+	p.versions = make([]version, 0, len(r.versions))
+	for _, rv := range r.versions {
+		v, err := rv.finish(p.attrs, where)
 		if err != nil {
 			return product{}, err
 		}
@@ -199,45 +218,59 @@ func parseProduct(name string, raw json.RawMessage, inherited attrs) (product, e
 	return p, nil
 }
 
-func parseVersion(name string, raw json.RawMessage, inherited attrs, where string) (version, error) {
-	where += " version " + truncate(name)
-	n, err := parseNode(raw, "items", where)
-	if err != nil {
-		return version{}, err
-	}
-	va := merge(inherited, n.attrs)
-	v := version{name: name}
-	if name == "" {
+func (rv rawVersion) finish(parent attrs, where string) (version, error) {
+	where += " version " + truncate(rv.name)
+	v := version{name: rv.name}
+	if rv.name == "" {
 		v.incomplete = "empty version name"
 	}
-	for iname, iraw := range n.children {
-		in, err := parseNode(iraw, "", where+" item "+truncate(iname))
-		if err != nil {
-			return version{}, err
+	// An item's attribute: its own, else the version's, else the product's.
+	get := func(it rawItem, k string) string {
+		if s, ok := it.attrs[k]; ok {
+			return s
 		}
-		a := merge(va, in.attrs)
-		path, ok := a["path"]
-		if !ok {
+		if s, ok := rv.attrs[k]; ok {
+			return s
+		}
+		return parent[k]
+	}
+	for _, ri := range rv.items {
+		path := get(ri, "path")
+		if path == "" {
 			continue
 		}
 		if err := CheckPath(path); err != nil {
-			return version{}, fmt.Errorf("%s item %s: %w", where, truncate(iname), err)
+			return version{}, fmt.Errorf("%s item %s: %w", where, truncate(ri.name), err)
 		}
-		it := Item{Name: iname, FType: a["ftype"], Path: path, SHA256: a["sha256"], SHA512: a["sha512"]}
-		size, err := strconv.ParseInt(a["size"], 10, 64)
+		it := Item{Name: ri.name, FType: get(ri, "ftype"), Path: path, SHA256: get(ri, "sha256"), SHA512: get(ri, "sha512")}
+		size, err := strconv.ParseInt(get(ri, "size"), 10, 64)
 		switch {
 		case err != nil || size < 0:
-			v.incomplete = fmt.Sprintf("item %s has no valid size", iname)
-		case !hex64.MatchString(it.SHA256):
-			v.incomplete = fmt.Sprintf("item %s has no valid sha256", iname)
-		case it.SHA512 != "" && !hex128.MatchString(it.SHA512):
-			v.incomplete = fmt.Sprintf("item %s has an invalid sha512", iname)
+			v.incomplete = fmt.Sprintf("item %s has no valid size", ri.name)
+		case !isHex(it.SHA256, 64):
+			v.incomplete = fmt.Sprintf("item %s has no valid sha256", ri.name)
+		case it.SHA512 != "" && !isHex(it.SHA512, 128):
+			v.incomplete = fmt.Sprintf("item %s has an invalid sha512", ri.name)
 		}
 		it.Size = size
 		v.items = append(v.items, it)
 	}
 	sort.Slice(v.items, func(i, j int) bool { return v.items[i].Name < v.items[j].Name })
 	return v, nil
+}
+
+// isHex reports whether s is n lower-case hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func merge(parent, child attrs) attrs {

@@ -306,6 +306,11 @@ func TestParseErrors(t *testing.T) {
 		{"unsafe path", `{"format": "products:1.0", "products": {"p": {"versions": {"1": {"items": {"k": {"path": "../../etc/shadow", "size": 1, "sha256": "` + strings.Repeat("a", 64) + `"}}}}}}}`, ss.ErrUnsafePath},
 		{"unsafe arch", `{"format": "products:1.0", "products": {"p": {"arch": "../x", "versions": {}}}}`, ss.ErrUnsafePath},
 		{"unsafe release", `{"format": "products:1.0", "release": "a/b", "products": {"p": {"versions": {}}}}`, ss.ErrUnsafePath},
+		{"duplicate product", `{"format": "products:1.0", "products": {"p": {}, "p": {}}}`, ss.ErrInvalid},
+		{"duplicate attribute", `{"format": "products:1.0", "products": {"p": {"arch": "amd64", "arch": "../x"}}}`, ss.ErrInvalid},
+		{"deep nesting", `{"format": "products:1.0", "x": ` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, ss.ErrInvalid},
+		{"trailing data", `{"format": "products:1.0", "products": {}} {}`, ss.ErrInvalid},
+		{"bad number", `{"format": "products:1.0", "products": {"p": {"versions": {"1": {"items": {"k": {"size": 1e}}}}}}}`, ss.ErrInvalid},
 		{"invalid utf-8", "{\"format\": \"products:1.0\", \"products\": {\"\xff\": {}}}", ss.ErrInvalid},
 	}
 	for _, tt := range tests {
@@ -342,5 +347,15 @@ func TestParseIndex(t *testing.T) {
 	var raw map[string]any
 	if err := json.Unmarshal(b, &raw); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseEscapes(t *testing.T) {
+	p, err := ss.ParseProducts([]byte(`{"format": "products:1.0", "content_id": "c\u00e9\n\"\\\/\ud83d\ude00", "products": {}, "n": -0.5e+3, "b": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "c\u00e9\n\"\\/\U0001F600"; p.ContentID != want {
+		t.Errorf("got %q, want %q", p.ContentID, want)
 	}
 }
