@@ -76,6 +76,7 @@ func importFlags() []cli.Flag {
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: 4, Usage: "download `N` files at once"},
 		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"},
 		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another import on this storage to finish instead of failing"},
+		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "import no bootloaders (pxelinux, grub …) from the streams"},
 	}
 }
 

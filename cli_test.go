@@ -77,7 +77,8 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("stdout is not one JSON object: %q", r.stdout)
 	}
-	if res.Status != "imported" || len(res.Images) != 6 || res.Files.Downloaded != 10 {
+	// 6 boot images and 2 bootloaders; 10 image files and 2 archives
+	if res.Status != "imported" || len(res.Images) != 8 || res.Files.Downloaded != 12 {
 		t.Fatalf("got %+v", res)
 	}
 	for _, key := range []string{`"duration_seconds":`, `"bytes":{"total":`, `"reused":0`} {
@@ -91,12 +92,21 @@ func TestImportListVerifyCleanup(t *testing.T) {
 		t.Errorf("second import printed %q", r.stdout)
 	}
 	r = cliOK(t, "list", "--storage", storage)
-	if !strings.Contains(r.stdout, "ubuntu  amd64  generic    noble    stable  20250709") || !strings.Contains(r.stdout, res.Snapshot) {
+	hasRow := func(out string, fields ...string) bool {
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > len(fields) && strings.Join(f[:len(fields)], " ") == strings.Join(fields, " ") {
+				return true
+			}
+		}
+		return false
+	}
+	if !hasRow(r.stdout, "ubuntu", "amd64", "generic", "noble", "stable", "20250709") ||
+		!hasRow(r.stdout, "pxelinux", "i386", "generic", "pxe", "stable", "20250709") || !strings.Contains(r.stdout, res.Snapshot) {
 		t.Errorf("list printed:\n%s", r.stdout)
 	}
 	r = cliOK(t, "list", "--storage", storage, "-o", "json")
 	var l importer.Listing
-	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l.Images) != 6 {
+	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l.Images) != 8 {
 		t.Errorf("list json: %v %s", err, r.stdout)
 	}
 	cliOK(t, "verify", "--storage", storage)
@@ -118,7 +128,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
 	r := cliOK(t, "import", "--dry-run", "--config", "testdata/demo/sources.yaml", "--storage", storage)
-	if !strings.Contains(r.stdout, "would download 10 of 10 files") {
+	if !strings.Contains(r.stdout, "would download 12 of 12 files") {
 		t.Errorf("dry run printed %q", r.stdout)
 	}
 	if _, err := os.Stat(storage); !os.IsNotExist(err) {

@@ -152,6 +152,7 @@ func cmdImport(c *cli.Context, e env) error {
 		Timeout:            c.Duration("timeout"),
 		Retries:            c.Int("retries"),
 		InsecureSkipVerify: c.Bool("insecure-skip-verify"),
+		NoBootloaders:      c.Bool("no-bootloaders"),
 		UserAgent:          userAgent(),
 		Log:                o.log,
 	}

@@ -106,9 +106,9 @@ func TestEndToEndTFTP(t *testing.T) {
 		}
 	})
 
-	im := res.Images[0]
+	im := res.Images[0] // boot images come before bootloaders
 	imageDir := strings.Join([]string{im.OS, im.Arch, im.Subarch, im.Release, im.Label}, "/")
-	for _, name := range []string{imageDir + "/boot-kernel", imageDir + "/boot-initrd"} {
+	for _, name := range []string{imageDir + "/boot-kernel", imageDir + "/boot-initrd", "bootloader/pxe/i386/pxelinux.0", "bootloader/uefi/amd64/bootx64.efi"} {
 		want, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
 		if err != nil {
 			t.Fatalf("the tree has no %s: %v", name, err)
@@ -117,8 +117,11 @@ func TestEndToEndTFTP(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("tftp %s: got %d bytes that differ from the %d in the tree", name, len(got), len(want))
 		}
-		if src := demoFile(t, want); src == "" {
+		if !strings.HasPrefix(name, "bootloader/") && demoFile(t, want) == "" {
 			t.Fatalf("tftp %s: the bytes match no file of the demo stream", name)
+		}
+		if strings.HasPrefix(name, "bootloader/") && !bytes.Contains(want, []byte("20250709")) {
+			t.Fatalf("tftp %s: %q is not the demo's bootloader", name, want)
 		}
 	}
 }

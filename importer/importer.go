@@ -31,6 +31,7 @@ type Options struct {
 	Timeout            time.Duration // HTTP header timeout and body stall timeout; 0 → 30s
 	Retries            int           // HTTP retries; negative → none
 	InsecureSkipVerify bool          // read .sjson without checking signatures
+	NoBootloaders      bool          // import no bootloader products
 	UserAgent          string
 	Log                *slog.Logger // nil → discard
 	Progress           Progress     // nil → none
@@ -149,15 +150,16 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 		st.removeTemporaries(opts.Log)
 	}
 	f := newFetcher(opts)
-	images, locs, err := loadImages(ctx, f, sources, opts)
+	images, bls, locs, err := loadImages(ctx, f, sources, opts)
 	if err != nil {
 		return nil, err
 	}
-	files, err := planFiles(images, locs)
+	all := append(append([]simplestreams.BootImage(nil), images...), bls...)
+	files, err := planFiles(all, locs)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Storage: opts.Storage, Images: imageInfos(images)}
+	res := &Result{Storage: opts.Storage, Images: imageInfos(all)}
 	var missing []file
 	for _, fl := range files {
 		res.Files.Total++
@@ -178,16 +180,20 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 	if opts.DryRun {
 		return done(StatusDryRun)
 	}
-	meta := encodeMeta(images)
+	meta := encodeMeta(all)
 	if len(missing) == 0 {
-		if snap, ok := st.unchanged(images, meta); ok {
+		members, ok, err := st.bootloaderMembers(ctx, bls, false)
+		if err != nil {
+			return nil, err
+		}
+		if snap, same := st.unchanged(images, bls, members, meta); ok && same {
 			res.Snapshot = snap
 			now := time.Now()
 			metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
 			if err := os.Chtimes(metaFile, now, now); err != nil {
 				return nil, fsErr("touching", metaFile, err)
 			}
-			opts.Log.Info("nothing changed", "current", snap, "images", len(images))
+			opts.Log.Info("nothing changed", "current", snap, "images", len(all))
 			if _, err := st.cleanup(opts.Keep, false, false, opts.Log); err != nil {
 				return nil, err
 			}
@@ -204,12 +210,16 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 		return nil, err
 	}
 	res.Bytes.Downloaded = f.received.Load()
-	snap, err := st.publish(ctx, images, meta)
+	members, _, err := st.bootloaderMembers(ctx, bls, true)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.publish(ctx, images, bls, members, meta)
 	if err != nil {
 		return nil, err
 	}
 	res.Snapshot = snap
-	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
+	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "bootloaders", len(bls), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
 	if _, err := st.cleanup(opts.Keep, false, true, opts.Log); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/source"
@@ -13,22 +14,30 @@ import (
 // loadImages reads every source's index and products files, verifying
 // signatures, and selects the images. It returns each source's location
 // too, for the item URLs. Any source that fails fails the run.
-func loadImages(ctx context.Context, f *fetcher, sources []source.BootSource, opts Options) ([]simplestreams.BootImage, []simplestreams.Location, error) {
+func loadImages(ctx context.Context, f *fetcher, sources []source.BootSource, opts Options) (images, bootloaders []simplestreams.BootImage, locs []simplestreams.Location, err error) {
 	streams := make([]simplestreams.Stream, len(sources))
-	locs := make([]simplestreams.Location, len(sources))
+	locs = make([]simplestreams.Location, len(sources))
 	for i, src := range sources {
 		loc, products, err := loadSource(ctx, f, src, opts)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		locs[i] = loc
 		streams[i] = simplestreams.Stream{Products: products, Selections: src.Selections}
 	}
-	images, err := simplestreams.Select(streams, opts.Log)
-	if err != nil {
-		return nil, nil, err
+	if images, err = simplestreams.Select(streams, opts.Log); err != nil {
+		return nil, nil, nil, err
 	}
-	return images, locs, nil
+	if !opts.NoBootloaders {
+		var arches []string
+		for _, im := range images {
+			if !slices.Contains(arches, im.Arch) {
+				arches = append(arches, im.Arch)
+			}
+		}
+		bootloaders = simplestreams.SelectBootloaders(streams, arches, opts.Log)
+	}
+	return images, bootloaders, locs, nil
 }
 
 func loadSource(ctx context.Context, f *fetcher, src source.BootSource, opts Options) (simplestreams.Location, []*simplestreams.Products, error) {

@@ -92,10 +92,11 @@ func imageDir(im simplestreams.BootImage) string {
 	return filepath.Join(im.OS, im.Arch, im.Subarch, im.Release, im.Label)
 }
 
-// unchanged reports whether current already is the tree of these images:
-// the same maas.meta, every file present with its size as the same inode
-// as its cache file. It reads no file contents but maas.meta.
-func (s storage) unchanged(images []simplestreams.BootImage, meta []byte) (string, bool) {
+// unchanged reports whether current already is the tree of these images
+// and bootloaders: the same maas.meta, every file present with its size as
+// the same inode as its cache file. It reads no file contents but
+// maas.meta.
+func (s storage) unchanged(images, bls []simplestreams.BootImage, members map[string][]member, meta []byte) (string, bool) {
 	snap := s.currentSnapshot()
 	if snap == "" {
 		return "", false
@@ -104,26 +105,64 @@ func (s storage) unchanged(images []simplestreams.BootImage, meta []byte) (strin
 	if err != nil || !bytes.Equal(old, meta) {
 		return "", false
 	}
-	for _, im := range images {
-		dir := s.path(snap, imageDir(im))
-		for _, it := range im.Items {
-			fi, err := os.Lstat(filepath.Join(dir, path.Base(it.Path)))
-			if err != nil || !fi.Mode().IsRegular() || fi.Size() != it.Size {
-				return "", false
-			}
-			ci, err := os.Lstat(filepath.Join(s.cache(), it.SHA256))
-			if err != nil || !os.SameFile(fi, ci) {
-				return "", false
-			}
+	for _, l := range s.links(images, bls, members) {
+		fi, err := os.Lstat(filepath.Join(s.path(snap), l.rel))
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != l.size {
+			return "", false
+		}
+		ci, err := os.Lstat(filepath.Join(s.cache(), l.cacheName))
+		if err != nil || !os.SameFile(fi, ci) {
+			return "", false
 		}
 	}
 	return snap, true
 }
 
+// link is one file of a snapshot: its path relative to the snapshot and
+// the cache file it is a link of.
+type link struct {
+	rel       string
+	cacheName string
+	size      int64
+}
+
+// links lists the files of the snapshot of these images and bootloaders.
+// An item whose base name repeats within one image is linked once: the
+// first by item name.
+func (s storage) links(images, bls []simplestreams.BootImage, members map[string][]member) []link {
+	var out []link
+	seen := map[string]bool{}
+	add := func(l link) {
+		if !seen[l.rel] {
+			seen[l.rel] = true
+			out = append(out, l)
+		}
+	}
+	for _, im := range images {
+		for _, it := range im.Items {
+			add(link{filepath.Join(imageDir(im), path.Base(it.Path)), it.SHA256, it.Size})
+		}
+	}
+	for _, b := range bls {
+		it, err := bootloaderArchive(b)
+		if err != nil {
+			continue
+		}
+		add(link{filepath.Join(archivesDir, it.SHA256), it.SHA256, it.Size})
+		if fi, err := os.Stat(filepath.Join(s.cache(), manifestName(it.SHA256))); err == nil {
+			add(link{filepath.Join(archivesDir, manifestName(it.SHA256)), manifestName(it.SHA256), fi.Size()})
+		}
+		for _, m := range members[it.SHA256] {
+			add(link{filepath.Join("bootloader", b.Bootloader, b.Arch, filepath.FromSlash(m.Name)), m.SHA256, m.Size})
+		}
+	}
+	return out
+}
+
 // publish builds a snapshot of the images under a temporary name, syncs
 // it, renames it into place and switches current to it. On error the
 // temporary tree is removed and current is untouched.
-func (s storage) publish(ctx context.Context, images []simplestreams.BootImage, meta []byte) (snap string, err error) {
+func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootImage, members map[string][]member, meta []byte) (snap string, err error) {
 	tmp := s.path(tmpPrefix + snapshotPrefix + randomSuffix())
 	defer func() {
 		if err != nil {
@@ -134,29 +173,28 @@ func (s storage) publish(ctx context.Context, images []simplestreams.BootImage, 
 		return "", err
 	}
 	dirs := []string{tmp}
-	for _, im := range images {
-		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("import interrupted: %w", err)
-		}
-		dir := tmp
-		for _, part := range []string{im.OS, im.Arch, im.Subarch, im.Release, im.Label} {
-			dir = filepath.Join(dir, part)
-			if _, err := os.Lstat(dir); err != nil {
-				if err := mkdir(dir); err != nil {
-					return "", err
-				}
-				dirs = append(dirs, dir)
+	made := map[string]bool{tmp: true}
+	for i, l := range s.links(images, bls, members) {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return "", fmt.Errorf("import interrupted: %w", err)
 			}
 		}
-		for _, it := range im.Items {
-			dst := filepath.Join(dir, path.Base(it.Path))
-			if _, err := os.Lstat(dst); err == nil {
-				continue // two items with one base name: the first one (by item name) wins
+		dst := filepath.Join(tmp, l.rel)
+		// Make the parents, outermost first.
+		var parents []string
+		for d := filepath.Dir(dst); !made[d]; d = filepath.Dir(d) {
+			parents = append(parents, d)
+		}
+		for j := len(parents) - 1; j >= 0; j-- {
+			if err := mkdir(parents[j]); err != nil {
+				return "", err
 			}
-			src := filepath.Join(s.cache(), it.SHA256)
-			if err := os.Link(src, dst); err != nil {
-				return "", fsErr("linking", dst, err)
-			}
+			made[parents[j]] = true
+			dirs = append(dirs, parents[j])
+		}
+		if err := os.Link(filepath.Join(s.cache(), l.cacheName), dst); err != nil {
+			return "", fsErr("linking", dst, err)
 		}
 	}
 	metaFile := filepath.Join(tmp, metaName)
@@ -321,7 +359,7 @@ func (s storage) cleanup(keep int, dryRun, parts bool, log *slog.Logger) (*Clean
 		if !ok {
 			continue
 		}
-		isPart := strings.HasSuffix(name, ".part")
+		isPart := strings.HasSuffix(name, ".part") || strings.HasPrefix(name, tmpPrefix)
 		if (isPart && !parts) || (!isPart && int(st.Nlink)-dying[st.Ino] > 1) {
 			continue
 		}

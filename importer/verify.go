@@ -49,10 +49,21 @@ func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logge
 			return nil, err
 		}
 		name := e.Name()
-		if strings.HasSuffix(name, ".part") || !e.Type().IsRegular() {
+		if strings.HasSuffix(name, ".part") || strings.HasPrefix(name, tmpPrefix) || !e.Type().IsRegular() {
 			continue
 		}
 		p := filepath.Join(s.cache(), name)
+		if strings.HasSuffix(name, ".members") {
+			// A bootloader archive's member list: checked by name only.
+			if _, ok := s.manifest(strings.TrimSuffix(name, ".members")); !ok {
+				res.Problems = append(res.Problems, fmt.Sprintf("cache/%s: lists members that are not in the cache", name))
+			} else if fi, err := e.Info(); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					good[st.Ino] = name
+				}
+			}
+			continue
+		}
 		got, size, ino, err := hashFile(p, buf)
 		if err != nil {
 			return nil, fsErr("reading", p, err)
@@ -189,6 +200,10 @@ func List(storageDir string) (*Listing, error) {
 						im := ListImage{ImageInfo: ImageInfo{OS: osName, Arch: arch, Subarch: sub, Release: rel, Label: label,
 							ContentID: e.ContentID, ProductName: e.ProductName, VersionName: e.VersionName}}
 						im.Size = dirSize(s.path(snap, osName, arch, sub, rel, label))
+						if _, err := os.Stat(s.path(snap, osName)); err != nil {
+							// a bootloader: release is its type
+							im.Size = treeSize(s.path(snap, "bootloader", rel, arch))
+						}
 						l.Images = append(l.Images, im)
 					}
 				}
@@ -211,5 +226,18 @@ func dirSize(dir string) int64 {
 			n += fi.Size()
 		}
 	}
+	return n
+}
+
+func treeSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
 	return n
 }

@@ -94,17 +94,10 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 	a := p.attrs
 	arch, release, label := a["arch"], a["release"], a["label"]
 	own, fan := a["subarch"], a["subarches"]
-	if arch == "" || release == "" || label == "" || (own == "" && fan == "") {
+	if arch == "" || release == "" || label == "" || (own == "" && fan == "") || a["bootloader-type"] != "" {
 		return // not a boot image (a bootloader, say)
 	}
-	var v *version
-	for i := range p.versions {
-		if p.versions[i].incomplete == "" {
-			v = &p.versions[i]
-			break
-		}
-		log.Debug("skipping incomplete version", "product", p.name, "version", p.versions[i].name, "why", p.versions[i].incomplete)
-	}
+	v := newest(p, log)
 	if v == nil {
 		return
 	}

@@ -359,3 +359,36 @@ func TestParseEscapes(t *testing.T) {
 		t.Errorf("got %q, want %q", p.ContentID, want)
 	}
 }
+
+func TestSelectBootloaders(t *testing.T) {
+	spec := streamtest.Spec{Products: streamtest.Bootloaders("20250101")}
+	spec.Products = append(spec.Products, streamtest.Bootloader("pxelinux", "pxe", "i386", "i386,amd64", "20240101", nil))
+	spec.Products[len(spec.Products)-1].Name += ":old" // an older product claiming the same type and arch
+	p := products(t, spec)
+	names := func(arches ...string) []string {
+		var out []string
+		for _, b := range ss.SelectBootloaders([]ss.Stream{{Products: []*ss.Products{p}}}, arches, nil) {
+			out = append(out, fmt.Sprintf("%s/%s/%s@%s", b.Bootloader, b.Arch, b.OS, b.VersionName))
+			if b.Subarch != "generic" || b.Release != b.Bootloader || len(b.Items) != 1 {
+				t.Errorf("bootloader %+v", b)
+			}
+		}
+		return out
+	}
+	if d := cmp.Diff([]string{"uefi/amd64/grub-efi-signed@20250101", "pxe/i386/pxelinux@20250101"}, names("amd64")); d != "" {
+		t.Errorf("amd64 (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"pxe/i386/pxelinux@20250101"}, names("i386")); d != "" {
+		t.Errorf("i386 (-want +got):\n%s", d)
+	}
+	if got := names("arm64"); got != nil {
+		t.Errorf("arm64: got %v, want none", got)
+	}
+	if d := cmp.Diff([]string{"open-firmware/ppc64el/grub-ieee1275@20250101"}, names("ppc64el")); d != "" {
+		t.Errorf("ppc64el (-want +got):\n%s", d)
+	}
+	// Bootloader products are never boot images.
+	if _, err := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil); !errors.Is(err, ss.ErrNothingSelected) {
+		t.Errorf("Select over bootloaders: got %v", err)
+	}
+}

@@ -50,4 +50,9 @@ type BootImage struct {
 	Source int
 	// Items are the version's items that have a path, sorted by Name.
 	Items []Item
+	// Bootloader is the bootloader-type (pxe, uefi, open-firmware …) of a
+	// bootloader product, "" for a boot image. A bootloader is recorded as
+	// OS = the product's os, Arch, Subarch "generic", Release = the
+	// bootloader-type and Label, as MAAS's maas.meta does.
+	Bootloader string
 }

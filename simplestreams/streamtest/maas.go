@@ -18,6 +18,7 @@ type Options struct {
 	SquashfsSize int64    // default 256
 	Lowlatency   bool
 	Signed       bool
+	Bootloaders  bool   // add Bootloaders(the newest version) to the stream
 	Label        string // default stable
 }
 
@@ -50,6 +51,9 @@ func MAAS(o Options) Spec {
 		o.Label = "stable"
 	}
 	spec := Spec{Signed: o.Signed}
+	if o.Bootloaders {
+		spec.Bootloaders = Bootloaders(o.Versions[len(o.Versions)-1])
+	}
 	for _, rel := range o.Releases {
 		ver, ok := ReleaseVersions[rel]
 		if !ok {

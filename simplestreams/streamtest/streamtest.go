@@ -150,6 +150,9 @@ type Spec struct {
 	Signed bool
 	// TopAttrs are attributes at the products file's top level.
 	TopAttrs map[string]any
+	// Bootloaders go into a products file of their own, with content id
+	// BootloaderContentID, as in MAAS streams.
+	Bootloaders []Product
 }
 
 // File is one payload file that Write wrote.
@@ -176,8 +179,11 @@ func (t *Tree) Bytes() int64 {
 	return n
 }
 
+// BootloaderContentID is the content id of MAAS bootloader products.
+const BootloaderContentID = "com.ubuntu.maas:stable:1:bootloader-download"
+
 // Write writes the stream described by spec under dir: the payload files,
-// the products file and the index.
+// the products files and the index.
 func Write(dir string, spec Spec) (*Tree, error) {
 	if spec.ContentID == "" {
 		spec.ContentID = ContentID
@@ -187,9 +193,51 @@ func Write(dir string, spec Spec) (*Tree, error) {
 	if spec.Signed {
 		ext = ".sjson"
 	}
+	const updated = "Fri, 02 Jan 2026 03:04:05 +0000"
+	entries := map[string]any{}
+	groups := []struct {
+		id       string
+		products []Product
+	}{{spec.ContentID, spec.Products}}
+	if len(spec.Bootloaders) > 0 {
+		groups = append(groups, struct {
+			id       string
+			products []Product
+		}{BootloaderContentID, spec.Bootloaders})
+	}
+	for gi, g := range groups {
+		doc, names, err := t.products(g.id, g.products)
+		if err != nil {
+			return nil, err
+		}
+		if gi == 0 {
+			for k, v := range spec.TopAttrs {
+				doc[k] = v
+			}
+		}
+		rel := "streams/v1/" + g.id + ext
+		if gi == 0 {
+			t.Products = rel
+		}
+		if err := t.writeJSON(rel, doc, spec.Signed); err != nil {
+			return nil, err
+		}
+		entries[g.id] = map[string]any{"datatype": "image-ids", "format": "products:1.0", "path": rel,
+			"products": names, "updated": updated}
+	}
+	index := map[string]any{"format": "index:1.0", "updated": updated, "index": entries}
+	t.Index = "streams/v1/index" + ext
+	if err := t.writeJSON(t.Index, index, spec.Signed); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// products builds one products document and writes its payloads.
+func (t *Tree) products(contentID string, list []Product) (map[string]any, []string, error) {
 	products := map[string]any{}
 	var names []string
-	for _, p := range spec.Products {
+	for _, p := range list {
 		versions := map[string]any{}
 		for _, v := range p.Versions {
 			items := map[string]any{}
@@ -201,7 +249,7 @@ func Write(dir string, spec Spec) (*Tree, error) {
 				if it.Path != "" {
 					f, err := t.payload(it)
 					if err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 					m["path"], m["size"], m["sha256"] = it.Path, f.Size, f.SHA256
 				}
@@ -221,28 +269,10 @@ func Write(dir string, spec Spec) (*Tree, error) {
 	}
 	sort.Strings(names)
 	doc := map[string]any{
-		"content_id": spec.ContentID, "datatype": "image-ids", "format": "products:1.0",
+		"content_id": contentID, "datatype": "image-ids", "format": "products:1.0",
 		"updated": "Fri, 02 Jan 2026 03:04:05 +0000", "products": products,
 	}
-	for k, v := range spec.TopAttrs {
-		doc[k] = v
-	}
-	t.Products = "streams/v1/" + spec.ContentID + ext
-	if err := t.writeJSON(t.Products, doc, spec.Signed); err != nil {
-		return nil, err
-	}
-	index := map[string]any{
-		"format": "index:1.0", "updated": "Fri, 02 Jan 2026 03:04:05 +0000",
-		"index": map[string]any{spec.ContentID: map[string]any{
-			"datatype": "image-ids", "format": "products:1.0", "path": t.Products,
-			"products": names, "updated": "Fri, 02 Jan 2026 03:04:05 +0000",
-		}},
-	}
-	t.Index = "streams/v1/index" + ext
-	if err := t.writeJSON(t.Index, index, spec.Signed); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return doc, names, nil
 }
 
 func (t *Tree) writeJSON(rel string, v any, signed bool) error {

@@ -15,9 +15,10 @@ func writeDemo(dir string) error {
 		return err
 	}
 	spec := streamtest.MAAS(streamtest.Options{
-		Releases: []string{"jammy", "noble"},
-		Arches:   []string{"amd64", "arm64"},
-		Signed:   true,
+		Releases:    []string{"jammy", "noble"},
+		Arches:      []string{"amd64", "arm64"},
+		Signed:      true,
+		Bootloaders: true,
 	})
 	if _, err := streamtest.Write(dir, spec); err != nil {
 		return err

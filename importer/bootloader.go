@@ -1,0 +1,210 @@
+package importer
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ulikunitz/xz"
+
+	"maas-import-boot-images/simplestreams"
+)
+
+// Caps on what a bootloader archive may unpack to: real ones are a few MiB.
+const (
+	maxMember      = 64 << 20
+	maxArchiveSize = 512 << 20
+	maxMembers     = 4096
+)
+
+// member is one file of a bootloader archive, stored in the cache by
+// content.
+type member struct {
+	Name   string `json:"name"` // slash-separated, relative to bootloader/<type>/<arch>/
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// archivesDir keeps, inside each snapshot, links of the bootloader
+// archives and their member lists, so that cleanup keeps them and the next
+// run need not download or extract them again.
+const archivesDir = ".bootloader-archives"
+
+func manifestName(archiveSHA string) string { return archiveSHA + ".members" }
+
+// bootloaderArchive returns the archive item of a bootloader.
+func bootloaderArchive(b simplestreams.BootImage) (simplestreams.Item, error) {
+	for _, it := range b.Items {
+		if strings.HasSuffix(it.Path, ".tar.xz") {
+			return it, nil
+		}
+	}
+	return simplestreams.Item{}, fmt.Errorf("%w: bootloader %s has no .tar.xz item", simplestreams.ErrInvalid, b.ProductName)
+}
+
+// manifest reads the member list of an extracted archive, and reports
+// whether every member is in the cache with its size.
+func (s storage) manifest(archiveSHA string) ([]member, bool) {
+	b, err := os.ReadFile(filepath.Join(s.cache(), manifestName(archiveSHA)))
+	if err != nil {
+		return nil, false
+	}
+	var ms []member
+	if json.Unmarshal(b, &ms) != nil {
+		return nil, false
+	}
+	for _, m := range ms {
+		if simplestreams.CheckPath(m.Name) != nil || len(m.SHA256) != 64 || !s.cached(file{SHA256: m.SHA256, Size: m.Size}) {
+			return nil, false
+		}
+	}
+	return ms, true
+}
+
+// bootloaderMembers returns the members of every bootloader, extracting an
+// archive into the cache unless an earlier run did.
+func (s storage) bootloaderMembers(ctx context.Context, bls []simplestreams.BootImage, extract bool) (map[string][]member, bool, error) {
+	out := map[string][]member{}
+	for _, b := range bls {
+		it, err := bootloaderArchive(b)
+		if err != nil {
+			return nil, false, err
+		}
+		if _, done := out[it.SHA256]; done {
+			continue
+		}
+		ms, ok := s.manifest(it.SHA256)
+		if !ok {
+			if !extract {
+				return nil, false, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, false, err
+			}
+			if ms, err = s.extract(it); err != nil {
+				return nil, false, fmt.Errorf("bootloader %s: %w", b.ProductName, err)
+			}
+		}
+		out[it.SHA256] = ms
+	}
+	return out, true, nil
+}
+
+// extract unpacks a verified archive from the cache: each regular member
+// is stored once by content in the cache, and the member list is written
+// beside the archive. The archive is hostile input: only regular files and
+// directories, names confined to the tree, sizes capped, no links.
+func (s storage) extract(it simplestreams.Item) ([]member, error) {
+	archive := filepath.Join(s.cache(), it.SHA256)
+	f, err := os.Open(archive)
+	if err != nil {
+		return nil, fsErr("opening", archive, err)
+	}
+	defer f.Close()
+	xr, err := xz.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not an xz archive: %v", simplestreams.ErrInvalid, it.Path, err)
+	}
+	tr := tar.NewReader(xr)
+	var (
+		members []member
+		total   int64
+		seen    = map[string]bool{}
+	)
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: archive %s: %s", simplestreams.ErrInvalid, it.Path, fmt.Sprintf(format, a...))
+	}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		if name == "" || name == "." {
+			continue
+		}
+		if err := simplestreams.CheckPath(name); err != nil {
+			return nil, fmt.Errorf("archive %s: member: %w", it.Path, err)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeReg:
+		default:
+			return nil, bad("member %s is not a regular file or a directory (type %q): refused", name, h.Typeflag)
+		}
+		if seen[name] {
+			return nil, bad("member %s appears twice", name)
+		}
+		seen[name] = true
+		if h.Size < 0 || h.Size > maxMember {
+			return nil, bad("member %s is larger than %d MiB", name, maxMember>>20)
+		}
+		if total += h.Size; total > maxArchiveSize || len(members) >= maxMembers {
+			return nil, bad("unpacks to more than %d MiB or %d files", maxArchiveSize>>20, maxMembers)
+		}
+		m, err := s.storeMember(name, io.LimitReader(tr, h.Size), h.Size)
+		if err != nil {
+			if errors.Is(err, ErrStorage) {
+				return nil, err
+			}
+			return nil, bad("member %s: %v", name, err)
+		}
+		members = append(members, m)
+	}
+	b, _ := json.Marshal(members)
+	tmp := filepath.Join(s.cache(), tmpPrefix+randomSuffix())
+	if err := writeSynced(tmp, b); err != nil {
+		return nil, err
+	}
+	dst := filepath.Join(s.cache(), manifestName(it.SHA256))
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.Remove(tmp)
+		return nil, fsErr("renaming", tmp, err)
+	}
+	return members, nil
+}
+
+// storeMember writes one member into the cache by its content.
+func (s storage) storeMember(name string, r io.Reader, size int64) (member, error) {
+	tmp := filepath.Join(s.cache(), tmpPrefix+randomSuffix())
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return member{}, fsErr("creating", tmp, err)
+	}
+	defer os.Remove(tmp) // a no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), r)
+	if err == nil && n != size {
+		err = fmt.Errorf("truncated: %d of %d bytes", n, size)
+	}
+	if err == nil {
+		err = fsErr("syncing", tmp, out.Sync())
+	}
+	if cerr := out.Close(); err == nil {
+		err = fsErr("closing", tmp, cerr)
+	}
+	if err == nil {
+		err = fsErr("chmod", tmp, os.Chmod(tmp, 0o644))
+	}
+	if err != nil {
+		return member{}, err
+	}
+	m := member{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
+	if s.cached(file{SHA256: m.SHA256, Size: size}) {
+		return m, nil // the same content is there already, perhaps linked
+	}
+	return m, fsErr("renaming", tmp, os.Rename(tmp, filepath.Join(s.cache(), m.SHA256)))
+}

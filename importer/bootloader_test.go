@@ -1,0 +1,151 @@
+package importer
+
+import (
+	"archive/tar"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"maas-import-boot-images/simplestreams"
+	"maas-import-boot-images/simplestreams/streamtest"
+	"maas-import-boot-images/source"
+)
+
+func bootSpec(versions ...string) streamtest.Spec {
+	spec := maasSpec(versions...)
+	spec.Bootloaders = streamtest.Bootloaders("20250101")
+	return spec
+}
+
+func TestBootloaders(t *testing.T) {
+	m := newMirror(t, bootSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	res := mustRun(t, src, testOptions(storage))
+	cur := filepath.Join(storage, "current")
+	for rel, want := range map[string]string{
+		"bootloader/pxe/i386/pxelinux.0":              "pxelinux 20250101\n",
+		"bootloader/pxe/i386/ldlinux.c32":             "ldlinux 20250101\n",
+		"bootloader/uefi/amd64/bootx64.efi":           "shim 20250101\n",
+		"bootloader/uefi/amd64/grub/x86_64-efi.txt":   "modules\n",
+		"ubuntu/amd64/ga-24.04/noble/stable/squashfs": "",
+	} {
+		b, err := os.ReadFile(filepath.Join(cur, rel))
+		if err != nil {
+			t.Errorf("missing %s: %v", rel, err)
+			continue
+		}
+		if want != "" && string(b) != want {
+			t.Errorf("%s: got %q, want %q", rel, b, want)
+		}
+		fi, _ := os.Stat(filepath.Join(cur, rel))
+		if fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v", rel, fi.Mode())
+		}
+	}
+	// ppc64el's open-firmware bootloader serves no selected arch.
+	if _, err := os.Stat(filepath.Join(cur, "bootloader/open-firmware")); !os.IsNotExist(err) {
+		t.Errorf("open-firmware bootloader imported for an amd64-only selection: %v", err)
+	}
+	meta, _ := os.ReadFile(filepath.Join(cur, "maas.meta"))
+	if !strings.Contains(string(meta), `"pxelinux": {"i386": {"generic": {"pxe": {"stable": {"content_id": "com.ubuntu.maas:stable:1:bootloader-download", "path": "bootloaders/pxe/i386/20250101/pxelinux.tar.xz", "product_name": "com.ubuntu.maas.stable:1:pxelinux:pxe:i386"`) {
+		t.Errorf("maas.meta does not record the pxe bootloader as MAAS does:\n%s", meta)
+	}
+	if len(res.Images) != 6 {
+		t.Errorf("got %d images (4 boot images and 2 bootloaders expected)", len(res.Images))
+	}
+	if _, err := Verify(t.Context(), storage, false, nil); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	l, err := List(storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, im := range l.Images {
+		if im.OS == "grub-efi-signed" && im.Release == "uefi" && im.Size > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("list does not show the uefi bootloader with its size: %+v", l.Images)
+	}
+
+	// Unchanged: nothing fetched.
+	m.resetRequests()
+	if r := mustRun(t, src, testOptions(storage)); r.Status != StatusUnchanged {
+		t.Fatalf("second run: %s", r.Status)
+	}
+	// A new image version with the same bootloaders: the archives are
+	// neither fetched nor extracted again.
+	manifests, _ := filepath.Glob(filepath.Join(storage, "cache", "*.members"))
+	if len(manifests) != 2 {
+		t.Fatalf("got %d member lists in the cache, want 2", len(manifests))
+	}
+	before, _ := os.Stat(manifests[0])
+	m.write(bootSpec("20250101", "20250202"))
+	m.resetRequests()
+	time.Sleep(1100 * time.Millisecond)
+	if r := mustRun(t, src, testOptions(storage)); r.Status != StatusImported {
+		t.Fatalf("third run: %s", r.Status)
+	}
+	for _, req := range m.payloadRequests() {
+		if strings.HasPrefix(req, "/bootloaders/") {
+			t.Errorf("fetched %s again", req)
+		}
+	}
+	after, err := os.Stat(manifests[0])
+	if err != nil || !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the archive was extracted again (%v)", err)
+	}
+
+	// --no-bootloaders
+	opts := testOptions(t.TempDir())
+	opts.NoBootloaders = true
+	if r := mustRun(t, src, opts); len(r.Images) != 4 {
+		t.Errorf("--no-bootloaders: got %d images, want 4", len(r.Images))
+	}
+}
+
+func TestHostileBootloaderArchives(t *testing.T) {
+	tests := map[string][]streamtest.TarEntry{
+		"dot-dot":        {{Name: "../../etc/cron.d/evil", Body: []byte("x")}},
+		"absolute":       {{Name: "/etc/passwd", Body: []byte("x")}},
+		"inner dot-dot":  {{Name: "grub/../../x", Body: []byte("x")}},
+		"symlink":        {{Name: "pxelinux.0", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow"}},
+		"hard link":      {{Name: "a", Body: []byte("x")}, {Name: "b", Typeflag: tar.TypeLink, Linkname: "/etc/shadow"}},
+		"device":         {{Name: "dev", Typeflag: tar.TypeChar}},
+		"fifo":           {{Name: "fifo", Typeflag: tar.TypeFifo}},
+		"huge member":    {{Name: "big", Body: []byte("tiny"), Size: 1 << 30}},
+		"truncated":      {{Name: "short", Body: []byte("tiny"), Size: 4096}},
+		"duplicate name": {{Name: "a", Body: []byte("1")}, {Name: "a", Body: []byte("2")}},
+	}
+	for name, entries := range tests {
+		t.Run(name, func(t *testing.T) {
+			spec := maasSpec("20250101")
+			m := newMirror(t, spec)
+			storage := t.TempDir()
+			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+			mustRun(t, src, testOptions(storage))
+			before := treeState(t, storage)
+			spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", entries)}
+			m.write(spec)
+			_, err := run(t, src, testOptions(storage))
+			if !errors.Is(err, simplestreams.ErrInvalid) && !errors.Is(err, simplestreams.ErrUnsafePath) {
+				t.Fatalf("got %v, want a refusal", err)
+			}
+			if !strings.Contains(err.Error(), "pxelinux.tar.xz") {
+				t.Errorf("error %q does not name the archive", err)
+			}
+			if after := treeState(t, storage); after != before {
+				t.Errorf("a refused archive changed the tree:\n%s\n%s", before, after)
+			}
+			if _, err := os.Lstat("/etc/cron.d/evil"); err == nil {
+				t.Fatal("escaped the tree")
+			}
+		})
+	}
+}
