@@ -107,6 +107,12 @@ type ImageInfo struct {
 	VersionName string `json:"version_name"`
 }
 
+// withDefaults returns the options with their defaults filled in.
+func (o Options) withDefaults() Options {
+	o.defaults()
+	return o
+}
+
 func (o *Options) defaults() {
 	if o.Jobs <= 0 {
 		o.Jobs = 4
@@ -208,6 +214,13 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 	}
 	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
 		return nil, err
+	}
+	// Each file was synced before its rename; one sync of the directory
+	// makes all the renames durable.
+	if len(missing) > 0 {
+		if err := syncDir(st.cache()); err != nil {
+			return nil, err
+		}
 	}
 	res.Bytes.Downloaded = f.received.Load()
 	members, _, err := st.bootloaderMembers(ctx, bls, true)
