@@ -1,6 +1,7 @@
 // Command gen writes the generated fixtures of the repository: the test
-// OpenPGP keys (only when missing: keys are random) and the demo stream
-// under testdata/demo (deterministic). Run it from anywhere in the
+// OpenPGP keys (only when missing: keys are random), their public keyrings
+// (binary keyring.gpg and armored keyring.asc, derived from the keys, so
+// deterministic) and the demo stream under testdata/demo (deterministic). Run it from anywhere in the
 // repository: go generate ./simplestreams/streamtest
 package main
 
@@ -34,6 +35,11 @@ func run() error {
 		{"other-key.asc", "maas-import-boot-images other key"},
 	} {
 		if err := writeKey(filepath.Join(keyDir, k.file), k.name); err != nil {
+			return err
+		}
+	}
+	for _, k := range []struct{ key, prefix string }{{"test-key.asc", "keyring"}, {"other-key.asc", "other-keyring"}} {
+		if err := writePublic(filepath.Join(keyDir, k.key), filepath.Join(keyDir, k.prefix)); err != nil {
 			return err
 		}
 	}
@@ -83,4 +89,39 @@ func writeKey(file, name string) error {
 		return err
 	}
 	return os.WriteFile(file, b.Bytes(), 0o644)
+}
+
+// writePublic writes the public part of the key in file as prefix.gpg (what
+// gpg --export writes) and prefix.asc (gpg --export --armor).
+func writePublic(file, prefix string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if len(el) != 1 {
+		return fmt.Errorf("%s: %d keys, want 1", file, len(el))
+	}
+	var bin, asc bytes.Buffer
+	if err := el[0].Serialize(&bin); err != nil {
+		return err
+	}
+	w, err := armor.Encode(&asc, openpgp.PublicKeyType, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(bin.Bytes()); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	asc.WriteString("\n")
+	if err := os.WriteFile(prefix+".gpg", bin.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(prefix+".asc", asc.Bytes(), 0o644)
 }
