@@ -142,12 +142,42 @@ func ParseProducts(data []byte) (*Products, error) {
 	return ps, nil
 }
 
+// typed are the attributes that must be JSON scalars: the ones that become
+// directory names, paths or checksums. Other attributes of another type are
+// ignored, as simplestreams clients do.
+var typed = map[string]bool{
+	"format": true, "content_id": true, "os": true, "arch": true, "subarch": true, "subarches": true,
+	"release": true, "label": true, "kflavor": true, "version": true, "bootloader-type": true,
+	"path": true, "size": true, "sha256": true, "sha512": true, "ftype": true,
+}
+
 func scalarAttr(l *lexer, a attrs, key string) error {
+	if c := l.peek(); typed[key] && (c == '{' || c == '[') {
+		return l.fail("attribute %s is not a string or a number", key)
+	}
 	v, ok, err := l.scalar()
 	if ok {
 		a[key] = v
 	}
 	return err
+}
+
+// located says where in a products file an error happened.
+type located struct {
+	where string
+	err   error
+}
+
+func (e *located) Error() string { return e.where + ": " + e.err.Error() }
+func (e *located) Unwrap() error { return e.err }
+
+// at adds where to err unless a deeper level already did.
+func at(where string, err error) error {
+	var le *located
+	if err == nil || errors.As(err, &le) {
+		return err
+	}
+	return &located{where: where, err: err}
 }
 
 // rawProduct is a product as read, before inheritance from the top level,
@@ -171,28 +201,30 @@ type rawItem struct {
 
 func parseProduct(l *lexer, name string) (rawProduct, error) {
 	p := rawProduct{name: name, attrs: attrs{}}
+	where := "product " + truncate(name)
 	err := l.object(func(key string) error {
-		if key == "versions" {
-			return l.object(func(vname string) error {
-				v := rawVersion{name: vname, attrs: attrs{}}
-				err := l.object(func(key string) error {
-					if key == "items" {
-						return l.object(func(iname string) error {
-							it := rawItem{name: iname, attrs: make(attrs, 4)}
-							err := l.object(func(key string) error { return scalarAttr(l, it.attrs, key) })
-							v.items = append(v.items, it)
-							return err
-						})
-					}
-					return scalarAttr(l, v.attrs, key)
-				})
-				p.versions = append(p.versions, v)
-				return err
-			})
+		if key != "versions" {
+			return scalarAttr(l, p.attrs, key)
 		}
-		return scalarAttr(l, p.attrs, key)
+		return l.object(func(vname string) error {
+			v := rawVersion{name: vname, attrs: attrs{}}
+			vwhere := where + " version " + truncate(vname)
+			err := l.object(func(key string) error {
+				if key != "items" {
+					return scalarAttr(l, v.attrs, key)
+				}
+				return l.object(func(iname string) error {
+					it := rawItem{name: iname, attrs: make(attrs, 4)}
+					err := l.object(func(key string) error { return scalarAttr(l, it.attrs, key) })
+					v.items = append(v.items, it)
+					return at(vwhere+" item "+truncate(iname), err)
+				})
+			})
+			p.versions = append(p.versions, v)
+			return at(vwhere, err)
+		})
 	})
-	return p, err
+	return p, at(where, err)
 }
 
 // finish applies inheritance and checks the product.

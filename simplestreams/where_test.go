@@ -1,0 +1,89 @@
+package simplestreams_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	ss "maas-import-boot-images/simplestreams"
+)
+
+// TestParseErrorsSayWhere checks that type errors name the product, version
+// and item they are in.
+func TestParseErrorsSayWhere(t *testing.T) {
+	sha := strings.Repeat("a", 64)
+	tests := []struct {
+		name, doc string
+		want      error
+		where     string
+	}{
+		{"arch is an object", `{"format": "products:1.0", "products": {"p1": {"arch": {"x": 1}}}}`,
+			ss.ErrInvalid, "product p1: "},
+		{"versions is a list", `{"format": "products:1.0", "products": {"p1": {"versions": []}}}`,
+			ss.ErrInvalid, "product p1: "},
+		{"items is a string", `{"format": "products:1.0", "products": {"p1": {"versions": {"v1": {"items": "x"}}}}}`,
+			ss.ErrInvalid, "product p1 version v1: "},
+		{"item is a number", `{"format": "products:1.0", "products": {"p1": {"versions": {"v1": {"items": {"i1": 5}}}}}}`,
+			ss.ErrInvalid, "product p1 version v1 item i1: "},
+		{"size is a list", `{"format": "products:1.0", "products": {"p1": {"versions": {"v1": {"items": {"i1": {"size": [1]}}}}}}}`,
+			ss.ErrInvalid, "product p1 version v1 item i1: "},
+		{"path is an object", `{"format": "products:1.0", "products": {"p1": {"versions": {"v1": {"items": {"i1": {"path": {}}}}}}}}`,
+			ss.ErrInvalid, "product p1 version v1 item i1: "},
+		{"content_id is a list", `{"format": "products:1.0", "content_id": [], "products": {}}`,
+			ss.ErrInvalid, "products file: "},
+		{"unsafe item path", `{"format": "products:1.0", "products": {"p1": {"versions": {"v1": {"items": {"i1": {"path": "a//b", "size": 1, "sha256": "` + sha + `"}}}}}}}`,
+			ss.ErrUnsafePath, "product p1 version v1 item i1: "},
+		{"unsafe inherited path", `{"format": "products:1.0", "products": {"p1": {"versions": {"v1": {"path": "/etc/passwd", "items": {"i1": {"size": 1, "sha256": "` + sha + `"}}}}}}}`,
+			ss.ErrUnsafePath, "product p1 version v1 item i1: "},
+		{"unsafe label", `{"format": "products:1.0", "products": {"p1": {"label": "..", "versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
+		{"unsafe os", `{"format": "products:1.0", "products": {"p1": {"os": "a\\b", "versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
+		{"unsafe subarch", `{"format": "products:1.0", "products": {"p1": {"subarch": "x/y", "versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
+		{"unsafe kflavor", `{"format": "products:1.0", "products": {"p1": {"kflavor": "../k", "versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ss.ParseProducts([]byte(tt.doc))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.where) {
+				t.Errorf("error %q does not say %q", err, tt.where)
+			}
+		})
+	}
+}
+
+// TestIncompleteIsNotAnError: items without a valid size or checksum make
+// their version incomplete; the file still parses.
+func TestIncompleteIsNotAnError(t *testing.T) {
+	sha := strings.Repeat("b", 64)
+	for name, item := range map[string]string{
+		"no size":         `{"path": "k", "sha256": "` + sha + `"}`,
+		"float size":      `{"path": "k", "size": 1.5, "sha256": "` + sha + `"}`,
+		"negative size":   `{"path": "k", "size": -1, "sha256": "` + sha + `"}`,
+		"no sha256":       `{"path": "k", "size": 1}`,
+		"short sha256":    `{"path": "k", "size": 1, "sha256": "abc"}`,
+		"upper sha256":    `{"path": "k", "size": 1, "sha256": "` + strings.ToUpper(sha) + `"}`,
+		"bad sha512":      `{"path": "k", "size": 1, "sha256": "` + sha + `", "sha512": "xyz"}`,
+		"null sha256":     `{"path": "k", "size": 1, "sha256": null}`,
+		"numeric sha256":  `{"path": "k", "size": 1, "sha256": 12}`,
+		"string not hex":  `{"path": "k", "size": 1, "sha256": "` + strings.Repeat("g", 64) + `"}`,
+		"size is boolean": `{"path": "k", "size": true, "sha256": "` + sha + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := `{"format": "products:1.0", "products": {"p": {"arch": "amd64", "release": "noble", "label": "stable", "subarch": "ga-24.04",
+				"versions": {"1": {"items": {"k": ` + item + `}}}}}}`
+			p, err := ss.ParseProducts([]byte(doc))
+			if err != nil {
+				t.Fatalf("got %v, want no parse error", err)
+			}
+			if _, err := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil); !errors.Is(err, ss.ErrNothingSelected) {
+				t.Errorf("Select: got %v, want ErrNothingSelected (the only version is incomplete)", err)
+			}
+		})
+	}
+}
