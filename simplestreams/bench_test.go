@@ -21,7 +21,7 @@ func bigProducts(n int) []byte {
 			items := map[string]any{}
 			for _, it := range []string{"boot-kernel", "boot-initrd", "squashfs", "manifest"} {
 				items[it] = map[string]any{"ftype": it, "path": fmt.Sprintf("%s/%s/2025%04d/%s/generic/%s", release, arch, v, sub, it),
-					"sha256": fmt.Sprintf("%064x", i*10+v), "size": 123456789 + i}
+					"sha256": fmt.Sprintf("%064x", i*10+v), "size": 123456789 + i, "kpackage": "linux-generic"}
 			}
 			versions[fmt.Sprintf("2025%04d", v)] = map[string]any{"items": items}
 		}

@@ -39,11 +39,19 @@ func Locate(source string) (Location, error) {
 		u.Path, u.RawPath, u.RawQuery, u.Fragment = root, "", "", ""
 		return Location{Root: u.String(), Index: index}, nil
 	case err == nil && u.Scheme == "file":
+		// file:///abs/path or file://localhost/abs/path; file:rel has no
+		// path at all and must not become the root directory.
+		if u.Opaque != "" || u.Path == "" || (u.Host != "" && u.Host != "localhost") {
+			return Location{}, fmt.Errorf("%w: source URL %q: want file:///absolute/path", ErrInvalid, source)
+		}
 		source = u.Path
 	case err == nil && len(u.Scheme) > 1:
 		return Location{}, fmt.Errorf("%w: source URL %q: unsupported scheme %q", ErrInvalid, source, u.Scheme)
 	}
 	root, index := split(filepath.ToSlash(source))
+	if root == "" {
+		root = "./" // streams/v1/index.json relative to the working directory
+	}
 	return Location{Root: filepath.FromSlash(root), Index: index}, nil
 }
 
@@ -51,7 +59,8 @@ func Locate(source string) (Location, error) {
 // index path relative to it.
 func split(p string) (root, index string) {
 	if strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".sjson") {
-		if i := strings.LastIndex(p, "streams/v1/"); i >= 0 && (i == 0 || p[i-1] == '/') {
+		i := strings.LastIndex(p, "streams/v1/")
+		if i >= 0 && (i == 0 || p[i-1] == '/') && !strings.Contains(p[i+len("streams/v1/"):], "/") {
 			return p[:i], p[i:]
 		}
 	}
