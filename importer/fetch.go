@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -243,9 +244,9 @@ func partName(cache, sha string) string { return cache + "/" + sha + ".part" }
 
 func (f *fetcher) downloadOnce(ctx context.Context, cache string, fl file, fp FileProgress) error {
 	part := partName(cache, fl.SHA256)
-	out, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	out, err := openPart(part)
 	if err != nil {
-		return fsErr("creating", part, err)
+		return err
 	}
 	defer out.Close()
 	h := newHasher(fl)
@@ -456,3 +457,25 @@ type nopProgress struct{}
 
 func (nopProgress) Add(int)    {}
 func (nopProgress) Done(error) {}
+
+// openPart opens (or creates) a .part file for appending, never through a
+// symlink: anything at that name that is not a regular file is removed
+// first, so that a link planted in the cache cannot redirect a download.
+func openPart(part string) (*os.File, error) {
+	for range 2 {
+		out, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+		if err == nil {
+			fi, err := out.Stat()
+			if err == nil && fi.Mode().IsRegular() {
+				return out, nil
+			}
+			out.Close()
+		} else if !errors.Is(err, syscall.ELOOP) {
+			return nil, fsErr("creating", part, err)
+		}
+		if err := os.Remove(part); err != nil {
+			return nil, fsErr("removing", part, err)
+		}
+	}
+	return nil, fsErr("creating", part, errors.New("keeps being replaced"))
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -41,6 +42,10 @@ func (s storage) mkdirs() error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fsErr("creating", d, err)
 		}
+	}
+	// The cache must be a directory of the storage, not a link elsewhere.
+	if fi, err := os.Lstat(s.cache()); err != nil || !fi.IsDir() {
+		return fsErr("checking", s.cache(), errors.New("not a directory (a symlink?): refusing to write through it"))
 	}
 	return nil
 }

@@ -1,0 +1,257 @@
+package importer
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"maas-import-boot-images/simplestreams"
+	"maas-import-boot-images/simplestreams/streamtest"
+	"maas-import-boot-images/source"
+)
+
+// TestTransientFaults: each fault happens once per file, and the import
+// still ends well.
+func TestTransientFaults(t *testing.T) {
+	other := httptest.NewServer(http.NotFoundHandler())
+	defer other.Close()
+	tests := map[string]func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool{
+		"slow drip": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if !strings.HasSuffix(r.URL.Path, "/boot-kernel") {
+					return false
+				}
+				b, _ := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(r.URL.Path)))
+				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+				for i := 0; i < len(b); i += len(b) / 8 {
+					end := min(i+len(b)/8, len(b))
+					w.Write(b[i:end])
+					w.(http.Flusher).Flush()
+					time.Sleep(50 * time.Millisecond)
+				}
+				return true
+			}
+		},
+		"Content-Length larger than the body": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
+			once := map[string]bool{}
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasPrefix(r.URL.Path, "/streams/") || once[r.URL.Path] || r.Header.Get("Range") != "" {
+					return false
+				}
+				once[r.URL.Path] = true
+				b, _ := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(r.URL.Path)))
+				w.Header().Set("Content-Length", strconv.Itoa(len(b)+1000))
+				w.Write(b[:len(b)/3])
+				panic(http.ErrAbortHandler)
+			}
+		},
+		"redirect to another host": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasPrefix(r.URL.Path, "/streams/") || r.URL.Query().Get("via") != "" {
+					return false
+				}
+				// A CDN-like redirect: the same files under another name.
+				http.Redirect(w, r, strings.Replace(m.srv.URL, "127.0.0.1", "localhost", 1)+r.URL.Path+"?via=redirect", http.StatusFound)
+				return true
+			}
+		},
+		"5xx burst": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
+			n := 0
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasPrefix(r.URL.Path, "/streams/") || n >= 6 {
+					return false
+				}
+				n++
+				w.WriteHeader(502)
+				return true
+			}
+		},
+	}
+	for name, fault := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := newMirror(t, maasSpec("20250101"))
+			m.setFault(serialize(fault(m)))
+			opts := testOptions(t.TempDir())
+			opts.Retries = 8
+			opts.Jobs = 1
+			res, err := run(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}, opts)
+			if err != nil || res.Status != StatusImported {
+				t.Fatalf("got %v, want a good import", err)
+			}
+			if _, err := Verify(t.Context(), opts.Storage, false, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// serialize runs a fault function under a lock: the handlers run
+// concurrently.
+func serialize(f func(w http.ResponseWriter, r *http.Request) bool) func(w http.ResponseWriter, r *http.Request) bool {
+	ch := make(chan struct{}, 1)
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		ch <- struct{}{}
+		defer func() { <-ch }()
+		return f(w, r)
+	}
+}
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	f := newFetcher(testOptions(t.TempDir()).withDefaults())
+	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": []string{"86400"}}}
+	if d := f.client.Backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, 1, resp); d > maxRetryAfter || d < time.Second {
+		t.Errorf("Retry-After: 86400 waits %v, want at most %v", d, maxRetryAfter)
+	}
+}
+
+func TestHostileStreams(t *testing.T) {
+	tests := map[string]struct {
+		mutate func(t *testing.T, m *mirror)
+		want   error
+	}{
+		"index names itself": {func(t *testing.T, m *mirror) {
+			idx := filepath.Join(m.dir, "streams/v1/index.sjson")
+			b, _ := os.ReadFile(idx)
+			body, _ := simplestreams.StripSignature("i", b)
+			body = []byte(strings.ReplaceAll(string(body), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson", "streams/v1/index.sjson"))
+			os.WriteFile(idx, streamtest.ClearSign(body), 0o644)
+		}, simplestreams.ErrInvalid},
+		"endless metadata": {func(t *testing.T, m *mirror) {
+			m.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+				if !strings.HasSuffix(r.URL.Path, "download.sjson") {
+					return false
+				}
+				chunk := make([]byte, 1<<20)
+				for i := 0; i < 80; i++ {
+					if _, err := w.Write(chunk); err != nil {
+						break
+					}
+				}
+				return true
+			})
+		}, nil},
+		"invalid UTF-8 in a signed products file": {func(t *testing.T, m *mirror) {
+			p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
+			b, _ := os.ReadFile(p)
+			body, _ := simplestreams.StripSignature("p", b)
+			body = []byte(strings.Replace(string(body), `"arch"`, "\"ar\xffch\"", 1))
+			os.WriteFile(p, streamtest.ClearSign(body), 0o644)
+		}, simplestreams.ErrInvalid},
+		"path escaping the root": {func(t *testing.T, m *mirror) {
+			p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
+			b, _ := os.ReadFile(p)
+			body, _ := simplestreams.StripSignature("p", b)
+			body = []byte(strings.Replace(string(body), `"path": "noble/`, `"path": "../../../../noble/`, 1))
+			os.WriteFile(p, streamtest.ClearSign(body), 0o644)
+		}, simplestreams.ErrUnsafePath},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := newMirror(t, maasSpec("20250101"))
+			storage := t.TempDir()
+			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+			mustRun(t, src, testOptions(storage))
+			before := treeState(t, storage)
+			tt.mutate(t, m)
+			_, err := run(t, src, testOptions(storage))
+			var fe *FetchError
+			switch {
+			case tt.want == nil && !errors.As(err, &fe):
+				t.Fatalf("got %v, want a FetchError", err)
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if after := treeState(t, storage); after != before {
+				t.Errorf("tree changed:\n%s\n%s", before, after)
+			}
+		})
+	}
+}
+
+// TestPlantedSymlinks: links planted in the storage never make the import
+// write outside it.
+func TestPlantedSymlinks(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("precious"), 0o644)
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+
+	// A cache entry that is a symlink to a file outside.
+	storage := t.TempDir()
+	os.MkdirAll(filepath.Join(storage, "cache"), 0o755)
+	var sha string
+	for _, f := range m.tree.Files {
+		if strings.HasPrefix(f.Path, "noble/") && strings.HasSuffix(f.Path, "/squashfs") {
+			sha = f.SHA256
+		}
+	}
+	os.Symlink(victim, filepath.Join(storage, "cache", sha))
+	os.Symlink(victim, filepath.Join(storage, "cache", sha+".part"))
+	// current pointing outside.
+	os.Symlink(outside, filepath.Join(storage, "current"))
+	if _, err := run(t, src, testOptions(storage)); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("the import wrote %d bytes through a planted symlink", len(b))
+	}
+	if _, err := Verify(t.Context(), storage, false, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The cache directory itself a symlink to outside.
+	storage = t.TempDir()
+	os.Symlink(outside, filepath.Join(storage, "cache"))
+	_, err := run(t, src, testOptions(storage))
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("a symlinked cache directory: got %v, want ErrStorage", err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Fatalf("the import wrote %d entries outside the storage", len(entries)-1)
+	}
+}
+
+// TestRealENOSPC fills a real size-limited file system (tmpfs, root only).
+func TestRealENOSPC(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a size-limited tmpfs needs root; skipping the real ENOSPC test")
+	}
+	storage := t.TempDir()
+	if err := unix.Mount("tmpfs", storage, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v); skipping the real ENOSPC test", err)
+	}
+	defer unix.Unmount(storage, 0)
+	m := newMirror(t, maasSpec("20250101"))
+	small := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	mustRun(t, small, testOptions(storage))
+	before := treeState(t, storage)
+	// Lie about the free space so that the downloads start and hit ENOSPC.
+	old := statfs
+	statfs = func(path string, st *unix.Statfs_t) error { st.Bsize, st.Bavail = 4096, 1<<30; return nil }
+	defer func() { statfs = old }()
+	big := streamtest.MAAS(streamtest.Options{Releases: []string{"jammy", "noble"}, Signed: true, KernelSize: 300_000, InitrdSize: 600_000, SquashfsSize: 900_000})
+	m.write(big)
+	_, err := run(t, []source.BootSource{m.source()}, testOptions(storage))
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("got %v, want ErrStorage wrapping ENOSPC", err)
+	}
+	if after := treeState(t, storage); after != before {
+		t.Errorf("tree changed:\n%s\n%s", before, after)
+	}
+	entries, _ := os.ReadDir(storage)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
+			t.Errorf("temporary %s left behind", e.Name())
+		}
+	}
+}
