@@ -2,6 +2,8 @@ package streamtest_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,5 +67,46 @@ func TestGpgvAcceptsKeyringFile(t *testing.T) {
 		if err == nil {
 			t.Errorf("gpgv %s with the other keyring: accepted\n%s", f, out)
 		}
+	}
+}
+
+// TestWriteListsFiles: every file Write reports is on disk with its size and
+// sha256, and the metadata files are listed too.
+func TestWriteListsFiles(t *testing.T) {
+	dir := t.TempDir()
+	tree, err := streamtest.Write(dir, streamtest.MAAS(streamtest.Options{Signed: true, Releases: []string{"jammy", "noble"},
+		Arches: []string{"amd64", "arm64"}, Lowlatency: true, KernelSize: 1000, InitrdSize: 70000, SquashfsSize: 1 << 20}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 releases × 2 arches × (3 kernels × 2 files + squashfs + manifest)
+	if len(tree.Files) != 2*2*8 {
+		t.Errorf("got %d payload files, want 32", len(tree.Files))
+	}
+	all := map[string]streamtest.File{}
+	for p, f := range tree.Files {
+		all[p] = f
+	}
+	for p, f := range tree.Metadata {
+		all[p] = f
+	}
+	if _, ok := tree.Metadata[tree.Index]; !ok {
+		t.Errorf("the index %s is not listed", tree.Index)
+	}
+	if _, ok := tree.Metadata[tree.Products]; !ok {
+		t.Errorf("the products file %s is not listed", tree.Products)
+	}
+	for p, f := range all {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); int64(len(b)) != f.Size || hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Errorf("%s: on disk %d bytes %x, listed %d %s", p, len(b), sum, f.Size, f.SHA256)
+		}
+	}
+	if _, err := streamtest.Write(t.TempDir(), streamtest.Spec{Products: []streamtest.Product{{Name: "p",
+		Versions: []streamtest.Version{{Name: "1", Items: []streamtest.Item{{Name: "k", Path: "../escape", Size: 1}}}}}}}); err == nil {
+		t.Error("Write accepted an item path that leaves the tree")
 	}
 }
