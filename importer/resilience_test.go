@@ -67,7 +67,7 @@ func TestTransientFaults(t *testing.T) {
 		"5xx burst": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
 			n := 0
 			return func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasPrefix(r.URL.Path, "/streams/") || n >= 6 {
+				if strings.HasPrefix(r.URL.Path, "/streams/") || n >= 3 {
 					return false
 				}
 				n++

@@ -26,11 +26,20 @@ type IndexEntry struct {
 }
 
 // ParseIndex parses an index:1.0 document (already stripped of any
-// signature). Errors wrap ErrInvalid, or ErrUnsafePath for a path that could
-// escape the stream's root.
+// signature). Duplicate keys, nesting deeper than maxDepth and invalid UTF-8
+// are refused. Errors wrap ErrInvalid, or ErrUnsafePath for a path that
+// could escape the stream's root.
 func ParseIndex(data []byte) (*Index, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
+	}
+	l := &lexer{data: data}
+	err := l.skip()
+	if err == nil {
+		err = l.end()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: index: %v", ErrInvalid, err)
 	}
 	var ix Index
 	if err := json.Unmarshal(data, &ix); err != nil {

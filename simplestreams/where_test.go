@@ -87,3 +87,40 @@ func TestIncompleteIsNotAnError(t *testing.T) {
 		})
 	}
 }
+
+func TestParseIndexErrors(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		want      error
+	}{
+		{"not json", `{"format": "index:1.0"`, ss.ErrInvalid},
+		{"a list", `[]`, ss.ErrInvalid},
+		{"wrong format", `{"format": "products:1.0", "index": {}}`, ss.ErrInvalid},
+		{"no format", `{"index": {}}`, ss.ErrInvalid},
+		{"index is a list", `{"format": "index:1.0", "index": []}`, ss.ErrInvalid},
+		{"products is a string", `{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": "p", "products": "x"}}}`, ss.ErrInvalid},
+		{"path is a number", `{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": 5}}}`, ss.ErrInvalid},
+		{"duplicate content id", `{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": "a"}, "c": {"format": "products:1.0", "path": "b"}}}`, ss.ErrInvalid},
+		{"duplicate format", `{"format": "index:1.0", "format": "index:1.0", "index": {}}`, ss.ErrInvalid},
+		{"invalid utf-8", "{\"format\": \"index:1.0\", \"index\": {\"\xfe\": {}}}", ss.ErrInvalid},
+		{"trailing data", `{"format": "index:1.0", "index": {}} x`, ss.ErrInvalid},
+		{"absolute path", `{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": "/etc/passwd"}}}`, ss.ErrUnsafePath},
+		{"dot-dot path", `{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": "streams/../../x.json"}}}`, ss.ErrUnsafePath},
+		{"backslash path", `{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": "streams\\v1\\x.json"}}}`, ss.ErrUnsafePath},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ss.ParseIndex([]byte(tt.doc)); !errors.Is(err, tt.want) {
+				t.Errorf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// Entries of other formats are kept but not checked or listed.
+	ix, err := ss.ParseIndex([]byte(`{"format": "index:1.0", "index": {"c": {"format": "products:1.0", "path": "a.json", "datatype": "image-ids"}, "m": {"format": "mirrors:1.0", "path": "/x"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := ix.ContentIDs(); len(ids) != 1 || ids[0] != "c" {
+		t.Errorf("got content ids %v, want [c]", ids)
+	}
+}
