@@ -10,6 +10,10 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
+// The seeds are whole MAAS-shaped files, so minimizing each new input takes
+// the fuzzer most of its time by default; run with a bounded minimization:
+//
+//	go test -run '^$' -fuzz '^FuzzParseProducts$' -fuzztime 20s -fuzzminimizetime 200x ./simplestreams/
 func seedTree(f *testing.F) *streamtest.Tree {
 	tree, err := streamtest.Write(f.TempDir(), streamtest.MAAS(streamtest.Options{Lowlatency: true, Releases: []string{"noble", "jammy"}}))
 	if err != nil {
