@@ -48,7 +48,8 @@ func ParseKeyring(name string, data []byte) (*Keyring, error) {
 // Verify checks a clear-signed message against the keyring and returns its
 // body. name (a URL or path) is used in errors. Every failure is a
 // *SignatureError: not a clear-signed message, an unknown, expired or
-// revoked key, or a body that does not match the signature.
+// revoked key, a body that does not match the signature, or a signature
+// over a weak hash (MD5, RIPEMD-160, SHA-1).
 func Verify(name string, data []byte, kr *Keyring) ([]byte, error) {
 	block, _ := clearsign.Decode(data)
 	if block == nil {
@@ -62,9 +63,16 @@ func Verify(name string, data []byte, kr *Keyring) ([]byte, error) {
 	if kr == nil {
 		return nil, &SignatureError{File: name, KeyID: keyID, Err: errors.New("no keyring to verify with")}
 	}
-	_, _, err = openpgp.VerifyDetachedSignature(kr.entries, bytes.NewReader(block.Bytes), bytes.NewReader(sig), nil)
+	s, _, err := openpgp.VerifyDetachedSignature(kr.entries, bytes.NewReader(block.Bytes), bytes.NewReader(sig), nil)
 	if err != nil {
 		return nil, &SignatureError{File: name, KeyID: keyID, Err: describe(err, kr)}
+	}
+	// go-crypto's v1 API checks the key's hashes but not the message's;
+	// apply its default message policy (no MD5, RIPEMD-160 or SHA-1), as
+	// its v2 API and current OpenPGP implementations do.
+	var policy *packet.Config
+	if policy.RejectMessageHashAlgorithm(s.Hash) {
+		return nil, &SignatureError{File: name, KeyID: keyID, Err: fmt.Errorf("the signature uses the weak hash %v", s.Hash)}
 	}
 	return block.Plaintext, nil
 }
