@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -309,3 +310,5 @@ func TestHelp(t *testing.T) {
 		t.Errorf("verify --help lacks --repair:\n%s", r.stdout)
 	}
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

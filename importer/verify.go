@@ -54,14 +54,23 @@ func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logge
 		}
 		p := filepath.Join(s.cache(), name)
 		if strings.HasSuffix(name, ".members") {
-			// A bootloader archive's member list: checked by name only.
+			// A bootloader archive's member list. One that no snapshot
+			// links is garbage that cleanup removes (a run killed while
+			// cleaning up can leave it without its members); one that a
+			// snapshot links must list members that are all there.
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			st, _ := fi.Sys().(*syscall.Stat_t)
+			if st == nil || st.Nlink < 2 {
+				continue
+			}
 			if _, ok := s.manifest(strings.TrimSuffix(name, ".members")); !ok {
 				res.Problems = append(res.Problems, fmt.Sprintf("cache/%s: lists members that are not in the cache", name))
-			} else if fi, err := e.Info(); err == nil {
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					good[st.Ino] = name
-				}
+				continue
 			}
+			good[st.Ino] = name
 			continue
 		}
 		got, size, ino, err := hashFile(p, buf)
