@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -240,9 +241,17 @@ func parseProduct(l *lexer, name string) (rawProduct, error) {
 func (r rawProduct) finish(top attrs) (product, error) {
 	where := "product " + truncate(r.name)
 	p := product{name: r.name, attrs: merge(top, r.attrs)}
-	for _, a := range []string{"os", "arch", "subarch", "release", "label", "kflavor"} {
+	for _, a := range []string{"os", "arch", "subarch", "release", "label", "kflavor", "bootloader-type"} {
 		if v, ok := p.attrs[a]; ok && v != "" {
 			if err := checkName(a, v); err != nil {
+				return product{}, fmt.Errorf("%s: %w", where, err)
+			}
+		}
+	}
+	// Every name in subarches becomes a subarch directory too.
+	for _, s := range strings.Split(p.attrs["subarches"], ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if err := checkName("subarches", s); err != nil {
 				return product{}, fmt.Errorf("%s: %w", where, err)
 			}
 		}

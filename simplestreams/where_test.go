@@ -41,6 +41,12 @@ func TestParseErrorsSayWhere(t *testing.T) {
 			ss.ErrUnsafePath, "product p1: "},
 		{"unsafe subarch", `{"format": "products:1.0", "products": {"p1": {"subarch": "x/y", "versions": {}}}}`,
 			ss.ErrUnsafePath, "product p1: "},
+		{"unsafe fan-out subarch", `{"format": "products:1.0", "products": {"p1": {"subarches": "generic, ../../etc", "versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
+		{"unsafe inherited subarches", `{"format": "products:1.0", "subarches": "a,b/c", "products": {"p1": {"versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
+		{"unsafe bootloader-type", `{"format": "products:1.0", "products": {"p1": {"bootloader-type": "..", "versions": {}}}}`,
+			ss.ErrUnsafePath, "product p1: "},
 		{"unsafe kflavor", `{"format": "products:1.0", "products": {"p1": {"kflavor": "../k", "versions": {}}}}`,
 			ss.ErrUnsafePath, "product p1: "},
 	}
