@@ -192,6 +192,16 @@ func TestExitCodes(t *testing.T) {
 	defer lf.Close()
 
 	unknownCluster := regiontest.New(t, regiontest.Options{Cluster: "someone-else"})
+	keyed := regiontest.New(t, regiontest.Options{Cluster: cluster, Key: "ck:tk:" + "s3cr3tv4lue", Embed: true})
+	failing := regiontest.New(t, regiontest.Options{Fault: func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusInternalServerError)
+		return true
+	}})
+	garbage := regiontest.New(t, regiontest.Options{Fault: func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html>Welcome to MAAS</html>"))
+		return true
+	}})
 	emptyRegion := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true})
 	const secret = "s3cr3tv4lue"
 
@@ -212,6 +222,9 @@ func TestExitCodes(t *testing.T) {
 		{"bad api key", []string{"--region-url", "http://127.0.0.1:1/MAAS", "--api-key", "only:two", "--storage", empty}, 2, "consumer:token:secret", ""},
 		{"region down", []string{"--region-url", "http://127.0.0.1:1/MAAS", "--cluster-uuid", cluster, "--retries", "0", "--storage", empty}, 3, "(cluster " + cluster + ") is not reachable", "region controller is running"},
 		{"stream missing", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/nowhere/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: noble}]\n"), "--storage", empty}, 3, "HTTP 404", ""},
+		{"region 500s", []string{"--region-url", failing.URL(), "--cluster-uuid", cluster, "--retries", "1", "--storage", empty}, 3, "HTTP 500 after 2 attempts", "region controller is running"},
+		{"region garbage", []string{"--region-url", garbage.URL(), "--cluster-uuid", cluster, "--storage", empty}, 3, "not the expected JSON", "--region-url"},
+		{"region refuses the key", []string{"--region-url", keyed.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:wrongs3cr3tv4lue", "--storage", empty}, 4, "refused the credentials", "API key"},
 		{"unknown cluster", []string{"--region-url", unknownCluster.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:" + secret, "--storage", empty}, 4, "does not recognise cluster " + cluster, "--cluster-uuid"},
 		{"no sources", []string{"--region-url", emptyRegion.URL(), "--cluster-uuid", cluster, "--storage", empty}, 5, "has no boot sources for cluster " + cluster, ""},
 		{"nothing selected", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: focal}]\n"), "--storage", empty}, 5, "no image matches", ""},
