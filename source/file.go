@@ -74,6 +74,9 @@ func (d *fileDecoder) errf(n *yaml.Node, format string, a ...any) error {
 }
 
 func parseFile(name string, data []byte, log *slog.Logger) (*Config, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	d := &fileDecoder{name: name, dir: filepath.Dir(name)}
 	if len(data) > maxFile {
 		return nil, d.errf(nil, "larger than %d MiB", maxFile>>20)
