@@ -180,6 +180,9 @@ func (s storage) extract(it simplestreams.Item) ([]member, error) {
 // storeMember writes one member into the cache by its content.
 func (s storage) storeMember(name string, r io.Reader, size int64) (member, error) {
 	tmp := filepath.Join(s.cache(), tmpPrefix+randomSuffix())
+	if err := fault("extract", tmp); err != nil {
+		return member{}, fsErr("creating", tmp, err)
+	}
 	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return member{}, fsErr("creating", tmp, err)

@@ -326,6 +326,9 @@ func (f *fetcher) downloadOnce(ctx context.Context, cache string, fl file, fp Fi
 	if err := os.Chmod(part, 0o644); err != nil {
 		return fsErr("chmod", part, err)
 	}
+	if err := fault("rename-cache", part); err != nil {
+		return fsErr("renaming", part, err)
+	}
 	return fsErr("renaming", part, os.Rename(part, final))
 }
 
@@ -397,6 +400,9 @@ func copyBuf(out *os.File, h *hasher, src io.Reader, limit int64, fp FileProgres
 	for {
 		m, rerr := src.Read(buf)
 		if m > 0 {
+			if err := fault("write", out.Name()); err != nil {
+				return n, fsErr("writing", out.Name(), err)
+			}
 			if _, err := out.Write(buf[:m]); err != nil {
 				return n, fsErr("writing", out.Name(), err)
 			}
@@ -462,6 +468,9 @@ func (nopProgress) Done(error) {}
 // symlink: anything at that name that is not a regular file is removed
 // first, so that a link planted in the cache cannot redirect a download.
 func openPart(part string) (*os.File, error) {
+	if err := fault("create-part", part); err != nil {
+		return nil, fsErr("creating", part, err)
+	}
 	for range 2 {
 		out, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
 		if err == nil {

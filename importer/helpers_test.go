@@ -145,7 +145,7 @@ func treeState(t *testing.T, storage string) string {
 		if strings.HasPrefix(rel, "cache"+string(filepath.Separator)) {
 			// A failed run may leave verified downloads and .part files
 			// for the next run to reuse; nothing else.
-			name := strings.TrimSuffix(filepath.Base(rel), ".part")
+			name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(rel), ".part"), ".members")
 			if len(name) != 64 {
 				b.WriteString("stray " + rel + "\n")
 			}

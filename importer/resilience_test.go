@@ -255,3 +255,56 @@ func TestRealENOSPC(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteStepFailures makes each local write step fail with ENOSPC and
+// with EACCES in turn: the run ends in ErrStorage (exit 8) wrapping that
+// errno, current is untouched and no temporary file is left.
+func TestWriteStepFailures(t *testing.T) {
+	steps := []string{"create-part", "write", "rename-cache", "sync-dir", "mkdir", "link", "write-meta",
+		"rename-snapshot", "symlink", "switch", "extract"}
+	m := newMirror(t, bootSpec("20250101"))
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	base := t.TempDir()
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EACCES} {
+		for _, step := range steps {
+			t.Run(step+"/"+errno.Error(), func(t *testing.T) {
+				m.write(bootSpec("20250101"))
+				storage := filepath.Join(base, step+"-"+strconv.Itoa(int(errno)))
+				mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "jammy", Subarches: []string{"generic"}})}, testOptions(storage))
+				before := treeState(t, storage)
+				// A new version, and bootloaders from a new archive, so that
+				// every step has work to do.
+				spec := bootSpec("20250101", "20250202")
+				spec.Bootloaders = streamtest.Bootloaders("20250202")
+				m.write(spec)
+				hit := false
+				injectFault = func(op, path string) error {
+					if op == step {
+						hit = true
+						return errno
+					}
+					return nil
+				}
+				defer func() { injectFault = nil }()
+				_, err := run(t, src, testOptions(storage))
+				if !hit {
+					t.Fatalf("the import never reached the %s step", step)
+				}
+				if !errors.Is(err, ErrStorage) || !errors.Is(err, errno) {
+					t.Fatalf("got %v, want ErrStorage wrapping %v", err, errno)
+				}
+				if after := treeState(t, storage); after != before {
+					t.Errorf("tree changed:\n%s\n%s", before, after)
+				}
+				for _, dir := range []string{storage, filepath.Join(storage, "cache")} {
+					entries, _ := os.ReadDir(dir)
+					for _, e := range entries {
+						if strings.HasPrefix(e.Name(), tmpPrefix) {
+							t.Errorf("temporary %s left in %s", e.Name(), dir)
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -198,6 +198,9 @@ func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootIm
 			made[parents[j]] = true
 			dirs = append(dirs, parents[j])
 		}
+		if err := fault("link", dst); err != nil {
+			return "", fsErr("linking", dst, err)
+		}
 		if err := os.Link(filepath.Join(s.cache(), l.cacheName), dst); err != nil {
 			return "", fsErr("linking", dst, err)
 		}
@@ -214,6 +217,9 @@ func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootIm
 		}
 	}
 	snap = s.snapshotName(time.Now().UTC())
+	if err := fault("rename-snapshot", tmp); err != nil {
+		return "", fsErr("renaming", tmp, err)
+	}
 	if err := os.Rename(tmp, s.path(snap)); err != nil {
 		return "", fsErr("renaming", tmp, err)
 	}
@@ -228,8 +234,15 @@ func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootIm
 // over it, then syncs the storage directory.
 func (s storage) switchCurrent(snap string) error {
 	tmp := s.path(tmpPrefix + currentLink + "-" + randomSuffix())
+	if err := fault("symlink", tmp); err != nil {
+		return fsErr("creating symlink", tmp, err)
+	}
 	if err := os.Symlink(snap, tmp); err != nil {
 		return fsErr("creating symlink", tmp, err)
+	}
+	if err := fault("switch", tmp); err != nil {
+		_ = os.Remove(tmp)
+		return fsErr("switching", s.path(currentLink), err)
 	}
 	if err := os.Rename(tmp, s.path(currentLink)); err != nil {
 		_ = os.Remove(tmp)
@@ -258,6 +271,9 @@ func randomSuffix() string {
 
 // mkdir makes a directory with mode 0755 whatever the umask.
 func mkdir(dir string) error {
+	if err := fault("mkdir", dir); err != nil {
+		return fsErr("creating", dir, err)
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fsErr("creating", dir, err)
 	}
@@ -265,6 +281,9 @@ func mkdir(dir string) error {
 }
 
 func writeSynced(name string, b []byte) error {
+	if err := fault("write-meta", name); err != nil {
+		return fsErr("creating", name, err)
+	}
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fsErr("creating", name, err)
@@ -285,6 +304,9 @@ func writeSynced(name string, b []byte) error {
 }
 
 func syncDir(dir string) error {
+	if err := fault("sync-dir", dir); err != nil {
+		return fsErr("syncing", dir, err)
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return fsErr("opening", dir, err)
