@@ -200,9 +200,7 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 				return nil, fsErr("touching", metaFile, err)
 			}
 			opts.Log.Info("nothing changed", "current", snap, "images", len(all))
-			if _, err := st.cleanup(opts.Keep, false, false, opts.Log); err != nil {
-				return nil, err
-			}
+			st.cleanupAfter(opts, false)
 			return done(StatusUnchanged)
 		}
 	}
@@ -233,10 +231,17 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 	}
 	res.Snapshot = snap
 	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "bootloaders", len(bls), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
-	if _, err := st.cleanup(opts.Keep, false, true, opts.Log); err != nil {
-		return nil, err
-	}
+	st.cleanupAfter(opts, true)
 	return done(StatusImported)
+}
+
+// cleanupAfter cleans up after a successful run. A failure to remove old
+// files does not undo the import that current already serves: it is
+// logged, and the next run or the cleanup command tries again.
+func (s storage) cleanupAfter(opts Options, parts bool) {
+	if _, err := s.cleanup(opts.Keep, false, parts, opts.Log); err != nil {
+		opts.Log.Warn("cleaning up after the import failed; current is complete", "err", err)
+	}
 }
 
 func imageInfos(images []simplestreams.BootImage) []ImageInfo {

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -306,5 +307,39 @@ func TestWriteStepFailures(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCleanupFailureKeepsTheImport: once current serves the new tree, a
+// failing cleanup is a warning, not a failed run.
+func TestCleanupFailureKeepsTheImport(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	first := mustRun(t, src, testOptions(storage))
+	m.write(maasSpec("20250101", "20250202"))
+	time.Sleep(1100 * time.Millisecond)
+	injectFault = func(op, path string) error {
+		if op == "remove" {
+			return syscall.EACCES
+		}
+		return nil
+	}
+	defer func() { injectFault = nil }()
+	var logs strings.Builder
+	opts := testOptions(storage)
+	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	res, err := run(t, src, opts)
+	if err != nil || res.Status != StatusImported {
+		t.Fatalf("got %v, want the import to stand", err)
+	}
+	if target, _ := os.Readlink(filepath.Join(storage, "current")); target != res.Snapshot {
+		t.Errorf("current -> %s, want %s", target, res.Snapshot)
+	}
+	if _, err := os.Stat(filepath.Join(storage, first.Snapshot)); err != nil {
+		t.Errorf("the old snapshot should still be there: %v", err)
+	}
+	if !strings.Contains(logs.String(), "cleaning up after the import failed") {
+		t.Errorf("no warning logged: %s", logs.String())
 	}
 }

@@ -356,6 +356,9 @@ func (s storage) cleanup(keep int, dryRun, parts bool, log *slog.Logger) (*Clean
 			res.Snapshots = append(res.Snapshots, name)
 			if !dryRun {
 				log.Debug("removing old snapshot", "snapshot", name)
+				if err := fault("remove", s.path(name)); err != nil {
+					return nil, fsErr("removing", s.path(name), err)
+				}
 				if err := os.RemoveAll(s.path(name)); err != nil {
 					return nil, fsErr("removing", s.path(name), err)
 				}
