@@ -208,7 +208,7 @@ func List(storageDir string) (*Listing, error) {
 					for label, e := range labels {
 						im := ListImage{ImageInfo: ImageInfo{OS: osName, Arch: arch, Subarch: sub, Release: rel, Label: label,
 							ContentID: e.ContentID, ProductName: e.ProductName, VersionName: e.VersionName}}
-						im.Size = dirSize(s.path(snap, osName, arch, sub, rel, label))
+						im.Size = treeSize(s.path(snap, osName, arch, sub, rel, label))
 						if _, err := os.Stat(s.path(snap, osName)); err != nil {
 							// a bootloader: release is its type
 							im.Size = treeSize(s.path(snap, "bootloader", rel, arch))
@@ -225,17 +225,6 @@ func List(storageDir string) (*Listing, error) {
 			strings.Join([]string{b.OS, b.Arch, b.Subarch, b.Release, b.Label}, "\x00")
 	})
 	return l, nil
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			n += fi.Size()
-		}
-	}
-	return n
 }
 
 func treeSize(dir string) int64 {
