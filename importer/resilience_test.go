@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -278,17 +279,17 @@ func TestWriteStepFailures(t *testing.T) {
 				spec := bootSpec("20250101", "20250202")
 				spec.Bootloaders = streamtest.Bootloaders("20250202")
 				m.write(spec)
-				hit := false
+				var hit atomic.Bool // the downloads run concurrently
 				injectFault = func(op, path string) error {
 					if op == step {
-						hit = true
+						hit.Store(true)
 						return errno
 					}
 					return nil
 				}
 				defer func() { injectFault = nil }()
 				_, err := run(t, src, testOptions(storage))
-				if !hit {
+				if !hit.Load() {
 					t.Fatalf("the import never reached the %s step", step)
 				}
 				if !errors.Is(err, ErrStorage) || !errors.Is(err, errno) {
