@@ -8,9 +8,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"maas-import-boot-images/source"
 )
 
 // env is what a run sees of the process: streams, environment and whether
@@ -65,8 +66,8 @@ func storageFlag() cli.Flag {
 
 func networkFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: 10 * time.Second, Usage: "HTTP timeout for each attempt: answer headers, and the longest stall in a body"},
-		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: 2, Usage: "HTTP retries after a failed attempt (region and streams alike)"},
+		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: source.DefaultRegionTimeout, Usage: "HTTP timeout for each attempt: answer headers, and the longest stall in a body"},
+		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: source.DefaultRegionRetries, Usage: "HTTP retries after a failed attempt (region and streams alike)"},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,12 +35,21 @@ type RegionOptions struct {
 	Log         *slog.Logger
 }
 
-// Defaults for a region: three attempts of at most 8 s each, with backoff
-// between them, report a dead region within about 30 s.
+// Defaults for a region: three attempts of at most 10 s each, with backoff
+// between them. A whole resolve is bounded by Timeout × (Retries+1), so a
+// region that accepts connections and never answers is reported after 30 s.
 const (
-	DefaultRegionTimeout = 8 * time.Second
+	DefaultRegionTimeout = 10 * time.Second
 	DefaultRegionRetries = 2
 )
+
+// errRegionBudget is the cause of the deadline on a whole resolve.
+var errRegionBudget = errors.New("region budget spent")
+
+// budget bounds one resolve, retries and backoff included.
+func (r *regionSource) budget() time.Duration {
+	return r.opts.Timeout * time.Duration(r.opts.Retries+1)
+}
 
 // maxRegionBody caps a region answer.
 const maxRegionBody = 8 << 20
@@ -185,6 +195,8 @@ func (r *regionSource) Resolve(ctx context.Context) (*Config, error) {
 	if r.opts.ClusterUUID != "" {
 		endpoint = "api/1.0/nodegroups/" + url.PathEscape(r.opts.ClusterUUID) + "/boot-sources/"
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, r.budget(), errRegionBudget)
+	defer cancel()
 	var answer []regionSourceJSON
 	if err := r.getJSON(ctx, r.base.ResolveReference(&url.URL{Path: endpoint}), &answer); err != nil {
 		return nil, err
@@ -284,7 +296,7 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return r.ctxErr(ctx)
 		}
 		return &Error{Msg: r.describe() + " is not reachable", Kind: ErrUnreachable, Err: cleanErr(err),
 			Hint: "check that the region controller is running and that --region-url is right"}
@@ -306,6 +318,13 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRegionBody+1))
 	if err != nil {
+		if ctx.Err() != nil {
+			return r.ctxErr(ctx)
+		}
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return &Error{Msg: fmt.Sprintf("%s is not reachable: its answer from %s was not complete within %s", r.describe(), u, r.opts.Timeout), Kind: ErrUnreachable,
+				Hint: "the region answers too slowly; --timeout bounds each attempt"}
+		}
 		return &Error{Msg: r.describe() + " broke off its answer", Kind: ErrUnreachable, Err: cleanErr(err)}
 	}
 	if len(body) > maxRegionBody {
@@ -316,6 +335,16 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 			Hint: "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"}
 	}
 	return nil
+}
+
+// ctxErr is the error of a request whose context ended: the region's own
+// budget spent (exit 3), or the run cancelled (exit 130).
+func (r *regionSource) ctxErr(ctx context.Context) error {
+	if context.Cause(ctx) != errRegionBudget {
+		return ctx.Err()
+	}
+	return &Error{Msg: fmt.Sprintf("%s is not reachable: no complete answer within %s (%d attempts of at most %s)", r.describe(), r.budget(), r.opts.Retries+1, r.opts.Timeout),
+		Kind: ErrUnreachable, Hint: "check that the region controller is running and that --region-url is right; --timeout and --retries bound the wait"}
 }
 
 // cleanErr drops the request line that url.Error repeats.

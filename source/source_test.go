@@ -411,3 +411,80 @@ func TestChoose(t *testing.T) {
 		})
 	}
 }
+
+// TestRegionSilent: a region that accepts connections and then says nothing,
+// or drips its answer a byte at a time, is reported as unreachable once the
+// budget of Timeout × (Retries+1) is spent — with the defaults, within 30 s.
+func TestRegionSilent(t *testing.T) {
+	silent := func(w http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done()
+		return true
+	}
+	drip := func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("["))
+		for {
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(100 * time.Millisecond):
+				w.Write([]byte(" "))
+				w.(http.Flusher).Flush()
+			}
+		}
+	}
+	tests := []struct {
+		name    string
+		fault   func(http.ResponseWriter, *http.Request) bool
+		timeout time.Duration // 0: the default
+		after   time.Duration // when it is reported
+		msg     string
+	}{
+		{"silent, short timeout", silent, 500 * time.Millisecond, 1500 * time.Millisecond, "no complete answer within 1.5s (3 attempts of at most 500ms)"},
+		// A body that drips is not retried: the first attempt's timeout ends it.
+		{"drip, short timeout", drip, 500 * time.Millisecond, 500 * time.Millisecond, "was not complete within 500ms"},
+		{"silent, defaults", silent, 0, 30 * time.Second, "no complete answer within 30s (3 attempts of at most 10s)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := regiontest.New(t, regiontest.Options{Cluster: cluster, Fault: tt.fault})
+			s, err := source.NewRegion(source.RegionOptions{URL: r.URL(), ClusterUUID: cluster, Timeout: tt.timeout, Retries: source.DefaultRegionRetries})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = s.Resolve(context.Background())
+			took := time.Since(start)
+			if !errors.Is(err, source.ErrUnreachable) {
+				t.Fatalf("got %v, want ErrUnreachable", err)
+			}
+			if !strings.Contains(err.Error(), tt.msg) || !strings.Contains(err.Error(), r.URL()) {
+				t.Errorf("error %q: want %q and the URL", err, tt.msg)
+			}
+			if took < tt.after-100*time.Millisecond || took > tt.after+time.Second {
+				t.Errorf("reported after %s, want about %s", took.Round(time.Millisecond), tt.after)
+			}
+			t.Logf("reported after %s: %v", took.Round(time.Millisecond), err)
+		})
+	}
+}
+
+// TestRegionCancelled: cancelling the run is not a dead region.
+func TestRegionCancelled(t *testing.T) {
+	r := regiontest.New(t, regiontest.Options{Cluster: cluster, Fault: func(w http.ResponseWriter, r *http.Request) bool {
+		<-r.Context().Done()
+		return true
+	}})
+	s, err := source.NewRegion(source.RegionOptions{URL: r.URL(), ClusterUUID: cluster, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = s.Resolve(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
+		t.Fatalf("got %v, want the run's own context error", err)
+	}
+}
