@@ -50,7 +50,7 @@ func backendFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Aliases: []string{"config-file", "sources-file"}, Category: catSource, Usage: "read boot sources from `FILE` (a MAAS 1.5 bootresources.yaml or a 1.6+ sources list)"},
 		&cli.StringFlag{Name: "region-url", Category: catSource, Usage: "ask the region controller at `URL` (e.g. http://region:5240/MAAS) [$MAAS_URL, with $CLUSTER_UUID]"},
 		&cli.StringFlag{Name: "cluster-uuid", Category: catSource, Usage: "this cluster's `UUID`: use the region's per-cluster endpoint [$CLUSTER_UUID]"},
-		&cli.StringFlag{Name: "api-key", Category: catSource, EnvVars: []string{envAPIKey}, Usage: "MAAS API `KEY` (consumer:token:secret) for the region"},
+		&cli.StringFlag{Name: "api-key", Category: catSource, Usage: "MAAS API `KEY` (consumer:token:secret) for the region [$MAAS_API_KEY]"},
 		&cli.StringFlag{Name: "api-key-file", Category: catSource, Usage: "read the MAAS API key from `FILE`"},
 		&cli.BoolFlag{Name: "default", Category: catSource, Usage: "use the built-in default source (ubuntu noble amd64 from images.maas.io)"},
 		&cli.StringSliceFlag{Name: "release", Category: catSource, Usage: "with the default source: import `RELEASE` instead of noble (repeatable)"},

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,3 +326,79 @@ func TestHelp(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestRegionKeyNeverShown: the API key reaches the region, and nothing else —
+// not the debug log in either format, not --output json, not `sources`, not
+// the retry messages, not the error of a failed run.
+func TestRegionKeyNeverShown(t *testing.T) {
+	const secret = "Xk3yS3cr3tN0tT0B3S33n"
+	apiKey := "c0nsumer:t0ken:" + secret
+	srv := demoServer(t)
+	kr, err := os.ReadFile(keyringFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first atomic.Bool
+	region := regiontest.New(t, regiontest.Options{Key: apiKey, Sources: []regiontest.Source{{
+		URL: srv.URL + "/", KeyringData: base64.StdEncoding.EncodeToString(kr),
+		Selections: []map[string]any{{"os": "ubuntu", "release": "noble", "arches": []string{"amd64"}, "subarches": []string{"*"}, "labels": []string{"*"}}},
+	}}, Fault: func(w http.ResponseWriter, r *http.Request) bool {
+		// The first request fails once, so that a retry is logged.
+		if first.CompareAndSwap(false, true) {
+			w.WriteHeader(http.StatusBadGateway)
+			return true
+		}
+		return false
+	}})
+	storage := t.TempDir()
+	keyFile := filepath.Join(t.TempDir(), "api-key")
+	if err := os.WriteFile(keyFile, []byte(apiKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runs := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+	}{
+		{"import, key by flag, text debug log", nil, []string{"import", "--region-url", region.URL(), "--api-key", apiKey, "--storage", storage, "--log-level", "debug"}, 0},
+		{"import, key from the environment, JSON log and output", map[string]string{"MAAS_API_KEY": apiKey}, []string{"import", "--region-url", region.URL(), "--storage", storage, "--log-level", "debug", "--log-format", "json", "-o", "json"}, 0},
+		{"sources", map[string]string{"MAAS_API_KEY": apiKey}, []string{"sources", "--region-url", region.URL(), "--log-level", "debug"}, 0},
+		{"sources as JSON", map[string]string{"MAAS_API_KEY": apiKey}, []string{"sources", "--region-url", region.URL(), "-o", "json"}, 0},
+		{"help", map[string]string{"MAAS_API_KEY": apiKey}, []string{"import", "--help"}, 0},
+		{"top-level help", map[string]string{"MAAS_API_KEY": apiKey}, []string{"--help"}, 0},
+		{"key file and key flag", nil, []string{"import", "--region-url", region.URL(), "--api-key", apiKey, "--api-key-file", keyFile, "--storage", storage}, 2},
+		{"key file", nil, []string{"sources", "--region-url", region.URL(), "--api-key-file", keyFile, "--log-level", "debug"}, 0},
+		{"wrong key", nil, []string{"import", "--region-url", region.URL(), "--api-key", "c0nsumer:t0ken:" + secret + "x", "--storage", storage, "--log-level", "debug", "-o", "json"}, 4},
+	}
+	for _, tt := range runs {
+		t.Run(tt.name, func(t *testing.T) {
+			// urfave/cli reads flag environment variables from the process.
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			r := runCLI(t, context.Background(), tt.env, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstderr: %s", r.code, tt.code, r.stderr)
+			}
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("the API key's secret was shown:\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
+			}
+			if tt.name == "import, key by flag, text debug log" && !strings.Contains(r.stderr, "retrying the region") {
+				t.Errorf("the retry was not logged, so the test did not look at it: %s", r.stderr)
+			}
+		})
+	}
+	var signed int
+	for _, req := range region.Requests() {
+		if req.OAuth["oauth_signature"] == "&"+secret {
+			signed++
+		}
+	}
+	if signed < 4 {
+		t.Errorf("%d requests carried the key, want at least 4: the test did not exercise the region", signed)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "current", "maas.meta")); err != nil {
+		t.Errorf("the import from the region produced no tree: %v", err)
+	}
+}

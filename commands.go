@@ -83,9 +83,11 @@ func userAgent() string { return "maas-import-boot-images/" + version() }
 // resolve picks the backend from the flags and the environment and asks it
 // for the boot sources, with --keyring applied.
 func resolve(c *cli.Context, e env, o *output) (*source.Config, error) {
+	// The key is read here, not through the flag's environment variable,
+	// so that --help never shows it as a default value.
 	apiKey := c.String("api-key")
 	if f := c.String("api-key-file"); f != "" {
-		if c.IsSet("api-key") && os.Getenv(envAPIKey) != apiKey {
+		if apiKey != "" {
 			return nil, usagef("--api-key and --api-key-file are exclusive")
 		}
 		b, err := os.ReadFile(f)
@@ -93,6 +95,9 @@ func resolve(c *cli.Context, e env, o *output) (*source.Config, error) {
 			return nil, usageError{fmt.Errorf("reading --api-key-file: %w", err)}
 		}
 		apiKey = strings.TrimSpace(string(b))
+	}
+	if apiKey == "" {
+		apiKey = e.getenv(envAPIKey)
 	}
 	src, err := source.Choose(source.Choice{
 		Config:      c.String("config"),
