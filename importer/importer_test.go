@@ -366,17 +366,59 @@ func TestNoSpace(t *testing.T) {
 	}
 }
 
-func TestStorageNotWritable(t *testing.T) {
+// TestRealEACCES: directories of the storage that this user may not write,
+// at each step of an import (first import, a new download, a new snapshot).
+// Root ignores permissions, so .ci/run runs this test again as an
+// unprivileged user.
+func TestRealEACCES(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("root ignores permissions; the EACCES case needs an unprivileged user")
+		t.Skip("root ignores permissions; the EACCES cases need an unprivileged user (.ci/run runs them as nobody)")
 	}
-	m := newMirror(t, maasSpec("20250101"))
-	storage := t.TempDir()
-	os.Chmod(storage, 0o555)
-	defer os.Chmod(storage, 0o755)
-	_, err := run(t, []source.BootSource{m.source()}, testOptions(storage))
-	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EACCES) {
-		t.Fatalf("got %v, want ErrStorage wrapping EACCES", err)
+	tests := []struct {
+		name     string
+		imported bool   // a good import first, then a new upstream version
+		readOnly string // relative to the storage
+	}{
+		{"storage read-only before the first import", false, "."},
+		{"cache read-only, a new version to download", true, "cache"},
+		{"storage read-only, a new snapshot to publish", true, "."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMirror(t, maasSpec("20250101"))
+			storage := t.TempDir()
+			src := []source.BootSource{m.source()}
+			if tt.imported {
+				mustRun(t, src, testOptions(storage))
+				m.write(maasSpec("20250101", "20250202"))
+			}
+			before := treeState(t, storage)
+			dir := filepath.Join(storage, tt.readOnly)
+			if err := os.Chmod(dir, 0o555); err != nil {
+				t.Fatal(err)
+			}
+			_, err := run(t, src, testOptions(storage))
+			os.Chmod(dir, 0o755)
+			if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EACCES) {
+				t.Fatalf("got %v, want ErrStorage wrapping EACCES", err)
+			}
+			if !strings.Contains(err.Error(), storage) {
+				t.Errorf("error %q does not name the storage", err)
+			}
+			if after := treeState(t, storage); after != before {
+				t.Errorf("the failed run changed the tree:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if tt.imported {
+				if _, err := Verify(context.Background(), storage, false, nil); err != nil {
+					t.Errorf("current does not verify after the failed run: %v", err)
+				}
+			}
+			// With the rights back, the next run completes.
+			res := mustRun(t, src, testOptions(storage))
+			if res.Status != StatusImported {
+				t.Errorf("the next run: status %s, want imported", res.Status)
+			}
+		})
 	}
 }
 
