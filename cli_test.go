@@ -74,7 +74,11 @@ func keyringFile(t *testing.T) string {
 
 func TestImportListVerifyCleanup(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
-	r := cliOK(t, "import", "--config", "testdata/demo/sources.yaml", "--storage", storage, "--output", "json")
+	r := cliOK(t, "import", "--no-bootloaders", "--config", "testdata/demo/sources.yaml", "--storage", filepath.Join(t.TempDir(), "boot"))
+	if !strings.HasPrefix(r.stdout, "imported snapshot-") || !strings.Contains(r.stdout, ": 6 images, 10 of 10 files downloaded") {
+		t.Errorf("import --no-bootloaders printed %q", r.stdout)
+	}
+	r = cliOK(t, "import", "--config", "testdata/demo/sources.yaml", "--storage", storage, "--output", "json")
 	var res importer.Result
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("stdout is not one JSON object: %q", r.stdout)
@@ -90,7 +94,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	}
 	// Flags before the command, text output: unchanged.
 	r = cliOK(t, "--storage", storage, "--config", "testdata/demo/sources.yaml", "import")
-	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot) {
+	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot+" is current, 6 images and 2 bootloaders, 12 files") {
 		t.Errorf("second import printed %q", r.stdout)
 	}
 	r = cliOK(t, "list", "--storage", storage)
@@ -130,7 +134,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
 	r := cliOK(t, "import", "--dry-run", "--config", "testdata/demo/sources.yaml", "--storage", storage)
-	if !strings.Contains(r.stdout, "would download 12 of 12 files") {
+	if !strings.Contains(r.stdout, "dry run: 6 images and 2 bootloaders selected") || !strings.Contains(r.stdout, "would download 12 of 12 files") {
 		t.Errorf("dry run printed %q", r.stdout)
 	}
 	if _, err := os.Stat(storage); !os.IsNotExist(err) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -183,22 +184,46 @@ func cmdImport(c *cli.Context, e env) error {
 	return nil
 }
 
+// countImages says how many images and bootloaders a result holds.
+func countImages(images []importer.ImageInfo) string {
+	var n, bl int
+	for _, im := range images {
+		if im.Bootloader {
+			bl++
+		} else {
+			n++
+		}
+	}
+	s := plural(n, "image", "images")
+	if bl > 0 {
+		s += " and " + plural(bl, "bootloader", "bootloaders")
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
 func printImport(e env, r *importer.Result) {
 	w := e.stdout
 	switch r.Status {
 	case importer.StatusUnchanged:
-		fmt.Fprintf(w, "unchanged: %s is current, %d images, %d files (%s)\n",
-			r.Snapshot, len(r.Images), r.Files.Total, humanBytes(r.Bytes.Total))
+		fmt.Fprintf(w, "unchanged: %s is current, %s, %d files (%s)\n",
+			r.Snapshot, countImages(r.Images), r.Files.Total, humanBytes(r.Bytes.Total))
 	case importer.StatusDryRun:
-		fmt.Fprintf(w, "dry run: %d images selected\n", len(r.Images))
+		fmt.Fprintf(w, "dry run: %s selected\n", countImages(r.Images))
 		for _, im := range r.Images {
 			fmt.Fprintf(w, "  %s/%s/%s/%s/%s  %s\n", im.OS, im.Arch, im.Subarch, im.Release, im.Label, im.VersionName)
 		}
 		fmt.Fprintf(w, "would download %d of %d files (%s of %s); nothing was written\n",
 			r.Files.Downloaded, r.Files.Total, humanBytes(r.Bytes.Downloaded), humanBytes(r.Bytes.Total))
 	default:
-		fmt.Fprintf(w, "imported %s: %d images, %d of %d files downloaded (%s), %d reused, in %.1fs\n",
-			r.Snapshot, len(r.Images), r.Files.Downloaded, r.Files.Total, humanBytes(r.Bytes.Downloaded),
+		fmt.Fprintf(w, "imported %s: %s, %d of %d files downloaded (%s), %d reused, in %.1fs\n",
+			r.Snapshot, countImages(r.Images), r.Files.Downloaded, r.Files.Total, humanBytes(r.Bytes.Downloaded),
 			r.Files.Reused, r.Duration.Seconds())
 	}
 }

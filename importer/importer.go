@@ -105,6 +105,9 @@ type ImageInfo struct {
 	ContentID   string `json:"content_id"`
 	ProductName string `json:"product_name"`
 	VersionName string `json:"version_name"`
+	// Bootloader is true for a bootloader product (then Release is its
+	// bootloader-type, as in maas.meta).
+	Bootloader bool `json:"-"`
 }
 
 // withDefaults returns the options with their defaults filled in.
@@ -248,7 +251,7 @@ func imageInfos(images []simplestreams.BootImage) []ImageInfo {
 	out := make([]ImageInfo, 0, len(images))
 	for _, im := range images {
 		out = append(out, ImageInfo{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release, Label: im.Label,
-			ContentID: im.ContentID, ProductName: im.ProductName, VersionName: im.VersionName})
+			ContentID: im.ContentID, ProductName: im.ProductName, VersionName: im.VersionName, Bootloader: im.Bootloader != ""})
 	}
 	return out
 }
