@@ -18,10 +18,17 @@ IMAGES=${IMAGES:-4}
 for tool in curl openssl nginx /usr/bin/time sha256sum; do
   if ! command -v "$tool" >/dev/null; then
     if [ "$(id -u)" = 0 ]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light time curl openssl >/dev/null || \
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx time curl openssl >/dev/null
-      rm -f /usr/sbin/policy-rc.d
+      # Deny service starts: the script runs its own nginx.
+      own_policy=
+      if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
+        own_policy=1
+      fi
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq nginx-light time curl openssl >/dev/null ||
+        apt-get install -y -qq nginx time curl openssl >/dev/null
+      [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
       break
     fi
     echo "bench: $tool is missing (apt-get install nginx time curl openssl)" >&2
