@@ -208,6 +208,24 @@ func TestExitCodes(t *testing.T) {
 		return true
 	}})
 	emptyRegion := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true})
+	// A mirror that sends a few bytes of some files and then nothing.
+	stalling := func(stall func(path string) bool) string {
+		files := http.FileServer(http.Dir("testdata/demo"))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !stall(r.URL.Path) {
+				files.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Content-Length", "100000")
+			w.Write([]byte("-----BEGIN"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}))
+		t.Cleanup(srv.Close)
+		return sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble}]\n", srv.URL, keyringFile(t)))
+	}
+	stallsOnIndex := stalling(func(p string) bool { return strings.HasSuffix(p, "index.sjson") })
+	stallsOnFiles := stalling(func(p string) bool { return !strings.HasPrefix(p, "/streams/") })
 	const secret = "s3cr3tv4lue"
 
 	tests := []struct {
@@ -232,6 +250,8 @@ func TestExitCodes(t *testing.T) {
 		{"region refuses the key", []string{"--region-url", keyed.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:wrongs3cr3tv4lue", "--storage", empty}, 4, "refused the credentials", "API key"},
 		{"unknown cluster", []string{"--region-url", unknownCluster.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:" + secret, "--storage", empty}, 4, "does not recognise cluster " + cluster, "--cluster-uuid"},
 		{"no sources", []string{"--region-url", emptyRegion.URL(), "--cluster-uuid", cluster, "--storage", empty}, 5, "has no boot sources for cluster " + cluster, ""},
+		{"mirror stalls on metadata", []string{"--config", stallsOnIndex, "--timeout", "300ms", "--retries", "0", "--storage", empty}, 3, "index.sjson: no data for 300ms: the transfer stalled", ""},
+		{"mirror stalls on files", []string{"--config", stallsOnFiles, "--timeout", "300ms", "--retries", "0", "--storage", empty}, 3, "no data for 300ms: the transfer stalled", ""},
 		{"nothing selected", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: focal}]\n"), "--storage", empty}, 5, "no image matches", ""},
 		{"wrong key", []string{"--config", good, "--keyring", other, "--storage", empty}, 6, "index.sjson", "keyring"},
 		{"locked", []string{"--config", good, "--storage", locked}, 7, "held by another run", "--wait"},

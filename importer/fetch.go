@@ -120,9 +120,24 @@ func (f *fetcher) get(ctx context.Context, rawURL string, offset int64, counter 
 		}
 		return nil, nil, &FetchError{URL: redactString(rawURL), Err: err}
 	}
-	resp.Body = &stallReader{r: resp.Body, timer: time.AfterFunc(f.timeout, cancel), timeout: f.timeout, counter: counter}
+	sr := &stallReader{r: resp.Body, timeout: f.timeout, counter: counter}
+	sr.timer = time.AfterFunc(f.timeout, func() {
+		sr.stalled.Store(true)
+		cancel()
+	})
+	resp.Body = sr
 	return resp, cancel, nil
 }
+
+// stallError is a body that sent nothing for the timeout: a network fault
+// (exit 3 when it persists), not the run being cancelled.
+type stallError struct{ timeout time.Duration }
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("no data for %s: the transfer stalled", e.timeout)
+}
+func (e *stallError) Timeout() bool   { return true }
+func (e *stallError) Temporary() bool { return true }
 
 // stallReader cancels its request when no byte arrives for timeout, and
 // counts what it reads.
@@ -141,6 +156,11 @@ func (s *stallReader) Read(p []byte) (int, error) {
 		if s.counter != nil {
 			s.counter.Add(int64(n))
 		}
+	}
+	if err != nil && err != io.EOF && s.stalled.Load() {
+		// The timer cancelled the request: say so, rather than pass on
+		// a "context canceled" that reads as the run being interrupted.
+		err = &stallError{s.timeout}
 	}
 	return n, err
 }
