@@ -105,6 +105,7 @@ func resolve(c *cli.Context, e env, o *output) (*source.Config, error) {
 		RegionURL:   c.String("region-url"),
 		ClusterUUID: c.String("cluster-uuid"),
 		APIKey:      apiKey,
+		Keyring:     c.String("keyring"),
 		Default:     c.Bool("default"),
 		Releases:    c.StringSlice("release"),
 		Arches:      c.StringSlice("arch"),

@@ -20,13 +20,16 @@ type Choice struct {
 	RegionURL   string // --region-url
 	ClusterUUID string // --cluster-uuid
 	APIKey      string // --api-key, --api-key-file or MAAS_API_KEY
-	Default     bool   // --default
-	Releases    []string
-	Arches      []string
-	Timeout     time.Duration
-	Retries     int
-	UserAgent   string
-	Log         *slog.Logger
+	// Keyring is --keyring: it replaces every source's keyring, so a
+	// region source that names a keyring file missing here is not refused.
+	Keyring   string
+	Default   bool // --default
+	Releases  []string
+	Arches    []string
+	Timeout   time.Duration
+	Retries   int
+	UserAgent string
+	Log       *slog.Logger
 	// Getenv reads MAAS_URL, CLUSTER_UUID and MAAS_CONFIG_DIR; nil is
 	// os.Getenv.
 	Getenv func(string) string
@@ -58,8 +61,13 @@ func Choose(c Choice) (Source, error) {
 		return nil, &Error{Msg: strings.Join(named, " and ") + " name different boot source backends: give one", Kind: ErrUsage}
 	}
 	narrowed := len(c.Releases) > 0 || len(c.Arches) > 0
-	if c.RegionURL == "" && c.ClusterUUID != "" && len(named) == 1 {
-		return nil, &Error{Msg: "--cluster-uuid goes with --region-url", Kind: ErrUsage}
+	envURL := c.Getenv("MAAS_URL")
+	if c.RegionURL == "" && c.ClusterUUID != "" && (len(named) == 1 || envURL == "") {
+		return nil, &Error{Msg: "--cluster-uuid goes with --region-url (or MAAS_URL)", Kind: ErrUsage}
+	}
+	cluster := c.ClusterUUID
+	if cluster == "" {
+		cluster = c.Getenv("CLUSTER_UUID")
 	}
 	if narrowed && (c.Config != "" || c.RegionURL != "") {
 		return nil, &Error{Msg: "--release and --arch change the default source only; with " + named[0] + " edit the selections instead", Kind: ErrUsage}
@@ -68,8 +76,12 @@ func Choose(c Choice) (Source, error) {
 		if narrowed {
 			return nil, &Error{Msg: "--release and --arch change the default source only, but " + why + " names the region", Kind: ErrUsage}
 		}
+		if why == "MAAS_URL" && cluster == "" && c.APIKey == "" {
+			return nil, &Error{Msg: fmt.Sprintf("MAAS_URL names the region %s, but there is no CLUSTER_UUID (--cluster-uuid) or API key (--api-key, MAAS_API_KEY) to ask it with", u),
+				Kind: ErrUsage, Hint: "set CLUSTER_UUID (as in /etc/maas/maas_cluster.conf) or an API key; or name another backend with --config or --default"}
+		}
 		c.Log.Info("boot sources from the region", "url", u, "cluster", cluster, "because", why)
-		return NewRegion(RegionOptions{URL: u, ClusterUUID: cluster, APIKey: c.APIKey, Timeout: c.Timeout,
+		return NewRegion(RegionOptions{URL: u, ClusterUUID: cluster, APIKey: c.APIKey, Keyring: c.Keyring, Timeout: c.Timeout,
 			Retries: c.Retries, UserAgent: c.UserAgent, Log: c.Log})
 	}
 	switch {
@@ -77,19 +89,15 @@ func Choose(c Choice) (Source, error) {
 		c.Log.Info("boot sources from a file", "file", c.Config)
 		return NewFile(c.Config, c.Log), nil
 	case c.RegionURL != "":
-		return region(c.RegionURL, c.ClusterUUID, "--region-url")
+		return region(c.RegionURL, cluster, "--region-url")
 	case c.Default:
 		c.Log.Info("boot sources: the built-in default", "url", DefaultURL)
 		return NewDefault(c.Releases, c.Arches), nil
 	}
-	if u := c.Getenv("MAAS_URL"); u != "" {
-		cluster := c.ClusterUUID
-		if cluster == "" {
-			cluster = c.Getenv("CLUSTER_UUID")
-		}
-		if cluster != "" || c.APIKey != "" {
-			return region(u, cluster, "MAAS_URL")
-		}
+	if envURL != "" {
+		// MAAS_URL names the region: without a cluster UUID or an API key
+		// that is a usage error, never a silent fall-back to the default.
+		return region(envURL, cluster, "MAAS_URL")
 	}
 	dir := c.Getenv("MAAS_CONFIG_DIR")
 	if dir == "" {

@@ -29,6 +29,7 @@ type RegionOptions struct {
 	URL         string // the region's MAAS URL, e.g. http://region:5240/MAAS
 	ClusterUUID string // use the per-cluster endpoint; "" for the 2.0 API
 	APIKey      string // consumer:token:secret; required without ClusterUUID
+	Keyring     string // --keyring: used for every source instead of its own
 	Timeout     time.Duration
 	Retries     int
 	UserAgent   string
@@ -232,6 +233,9 @@ func (r *regionSource) convert(ctx context.Context, i int, a regionSourceJSON) (
 	}
 	s := BootSource{URL: a.URL}
 	switch {
+	case r.opts.Keyring != "":
+		// --keyring replaces whatever the region says.
+		s.Keyring = r.opts.Keyring
 	case a.KeyringData != "":
 		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(a.KeyringData), ""))
 		if err != nil {

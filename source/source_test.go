@@ -379,6 +379,7 @@ func TestChoose(t *testing.T) {
 	dir := t.TempDir()
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	os.WriteFile(filepath.Join(dir, "bootresources.yaml"), []byte("- url: http://x/\n  selections: [{release: noble}]\n"), 0o644)
+	region := regiontest.New(t, regiontest.Options{Cluster: cluster, Sources: regionSources(), Embed: true})
 	tests := []struct {
 		name   string
 		c      source.Choice
@@ -391,6 +392,11 @@ func TestChoose(t *testing.T) {
 		{"cluster without region", source.Choice{Config: "a", ClusterUUID: cluster}, "", source.ErrUsage},
 		{"flag beats env", source.Choice{Config: filepath.Join(dir, "bootresources.yaml"), Getenv: env(map[string]string{"MAAS_URL": "http://r/MAAS", "CLUSTER_UUID": cluster})}, "file ", nil},
 		{"env names the region", source.Choice{Getenv: env(map[string]string{"MAAS_URL": "http://127.0.0.1:1/MAAS", "CLUSTER_UUID": cluster}), Timeout: time.Second, Retries: -1}, "", source.ErrUnreachable},
+		{"MAAS_URL alone is not a fall-back", source.Choice{Getenv: env(map[string]string{"MAAS_URL": "http://r/MAAS", "MAAS_CONFIG_DIR": dir})}, "", source.ErrUsage},
+		{"MAAS_URL with a key", source.Choice{APIKey: key, Getenv: env(map[string]string{"MAAS_URL": "http://127.0.0.1:1/MAAS"}), Timeout: time.Second, Retries: -1}, "", source.ErrUnreachable},
+		{"cluster flag alone", source.Choice{ClusterUUID: cluster, Getenv: env(map[string]string{"MAAS_CONFIG_DIR": dir})}, "", source.ErrUsage},
+		{"CLUSTER_UUID with --region-url", source.Choice{RegionURL: region.URL(), Getenv: env(map[string]string{"CLUSTER_UUID": cluster})}, "(cluster " + cluster + ")", nil},
+		{"cluster flag with MAAS_URL", source.Choice{ClusterUUID: cluster, Getenv: env(map[string]string{"MAAS_URL": region.URL()})}, "(cluster " + cluster + ")", nil},
 		{"config dir", source.Choice{Getenv: env(map[string]string{"MAAS_CONFIG_DIR": dir})}, "file " + filepath.Join(dir, "bootresources.yaml"), nil},
 		{"nothing: default", source.Choice{Getenv: env(map[string]string{"MAAS_CONFIG_DIR": t.TempDir()})}, "the built-in default source", nil},
 		{"default with releases", source.Choice{Default: true, Releases: []string{"jammy"}}, "the built-in default source", nil},
@@ -401,7 +407,7 @@ func TestChoose(t *testing.T) {
 			if err == nil {
 				var cfg *source.Config
 				cfg, err = s.Resolve(context.Background())
-				if err == nil && !strings.HasPrefix(cfg.Origin, tt.origin) {
+				if err == nil && !strings.Contains(cfg.Origin, tt.origin) {
 					t.Errorf("origin %q, want %q", cfg.Origin, tt.origin)
 				}
 			}
@@ -486,5 +492,31 @@ func TestRegionCancelled(t *testing.T) {
 	_, err = s.Resolve(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, source.ErrUnreachable) {
 		t.Fatalf("got %v, want the run's own context error", err)
+	}
+}
+
+// TestRegionKeyringOverride: --keyring replaces the keyring of every region
+// source, so one that names a keyring file missing here is not refused.
+func TestRegionKeyringOverride(t *testing.T) {
+	r := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true, Sources: []regiontest.Source{{
+		URL: "http://images.example.com/ephemeral-v3/stable/", KeyringFilename: "/nonexistent/ubuntu-cloudimage-keyring.gpg",
+		Selections: []map[string]any{{"release": "noble"}}}}})
+	s, err := source.Choose(source.Choice{RegionURL: r.URL(), ClusterUUID: cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(context.Background()); !errors.Is(err, source.ErrConfig) {
+		t.Fatalf("without --keyring: got %v, want ErrConfig", err)
+	}
+	s, err = source.Choose(source.Choice{RegionURL: r.URL(), ClusterUUID: cluster, Keyring: "/etc/maas/mine.gpg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.Resolve(context.Background())
+	if err != nil {
+		t.Fatalf("with --keyring: %v", err)
+	}
+	if len(cfg.Sources) != 1 || cfg.Sources[0].Keyring != "/etc/maas/mine.gpg" || cfg.Sources[0].KeyringData != nil {
+		t.Errorf("got %+v, want the --keyring file", cfg.Sources)
 	}
 }
