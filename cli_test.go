@@ -426,3 +426,44 @@ func TestRegionKeyNeverShown(t *testing.T) {
 		t.Errorf("the import from the region produced no tree: %v", err)
 	}
 }
+
+// TestLockBeforeRegion: the storage lock comes before any network access,
+// so a run that cannot (yet) have the lock never asks the region.
+func TestLockBeforeRegion(t *testing.T) {
+	cluster := "6b2a1c4e-0000-4000-8000-000000000001"
+	srv := demoServer(t)
+	kr, err := os.ReadFile(keyringFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	region := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true, Sources: []regiontest.Source{{
+		URL: srv.URL + "/", KeyringData: base64.StdEncoding.EncodeToString(kr),
+		Selections: []map[string]any{{"release": "noble"}}}}})
+	storage := t.TempDir()
+	unlock, err := importer.Lock(context.Background(), storage, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"import", "--region-url", region.URL(), "--cluster-uuid", cluster, "--storage", storage}
+	if r := runCLI(t, context.Background(), nil, args...); r.code != 7 {
+		t.Fatalf("exit %d, want 7: %s", r.code, r.stderr)
+	}
+	if n := len(region.Requests()); n != 0 {
+		t.Fatalf("a run that could not have the lock asked the region %d times", n)
+	}
+	// --wait: the region is asked once the lock is free, not before.
+	done := make(chan result, 1)
+	go func() { done <- runCLI(t, context.Background(), nil, append(args, "--wait")...) }()
+	time.Sleep(700 * time.Millisecond)
+	if n := len(region.Requests()); n != 0 {
+		t.Errorf("a run waiting for the lock asked the region %d times", n)
+	}
+	unlock()
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("exit %d after the lock was released: %s", r.code, r.stderr)
+	}
+	if n := len(region.Requests()); n != 1 {
+		t.Errorf("the region was asked %d times, want 1", n)
+	}
+}

@@ -84,6 +84,15 @@ func userAgent() string { return "maas-import-boot-images/" + version() }
 // resolve picks the backend from the flags and the environment and asks it
 // for the boot sources, with --keyring applied.
 func resolve(c *cli.Context, e env, o *output) (*source.Config, error) {
+	src, err := chooseSource(c, e, o)
+	if err != nil {
+		return nil, err
+	}
+	return resolveFrom(c, src)
+}
+
+// chooseSource picks the backend from the flags and the environment.
+func chooseSource(c *cli.Context, e env, o *output) (source.Source, error) {
 	// The key is read here, not through the flag's environment variable,
 	// so that --help never shows it as a default value.
 	apiKey := c.String("api-key")
@@ -118,6 +127,11 @@ func resolve(c *cli.Context, e env, o *output) (*source.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return src, nil
+}
+
+// resolveFrom asks the backend for the boot sources, with --keyring applied.
+func resolveFrom(c *cli.Context, src source.Source) (*source.Config, error) {
 	cfg, err := src.Resolve(c.Context)
 	if err != nil {
 		return nil, err
@@ -142,15 +156,37 @@ func cmdImport(c *cli.Context, e env) error {
 	if c.Args().Present() {
 		return usagef("unexpected argument %q", c.Args().First())
 	}
-	cfg, err := resolve(c, e, o)
+	src, err := chooseSource(c, e, o)
 	if err != nil {
 		return err
 	}
+	// The storage lock comes before any network access (SPEC §4), so a
+	// region is asked only by the run that will use its answer. A local
+	// backend is read first: a MAAS 1.5 file may name the storage.
+	var cfg *source.Config
+	if !source.Remote(src) {
+		if cfg, err = resolveFrom(c, src); err != nil {
+			return err
+		}
+	}
 	storage := c.String("storage")
-	if !c.IsSet("storage") && cfg.Storage != "" {
+	if !c.IsSet("storage") && cfg != nil && cfg.Storage != "" {
 		storage = cfg.Storage
 	}
+	if !c.Bool("dry-run") {
+		unlock, err := importer.Lock(c.Context, storage, c.Bool("wait"))
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	if cfg == nil {
+		if cfg, err = resolveFrom(c, src); err != nil {
+			return err
+		}
+	}
 	opts := importer.Options{
+		Locked:             !c.Bool("dry-run"),
 		Storage:            storage,
 		Jobs:               c.Int("jobs"),
 		Keep:               c.Int("keep"),

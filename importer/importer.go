@@ -28,6 +28,7 @@ type Options struct {
 	Keep               int           // old snapshots kept besides current
 	DryRun             bool          // select and plan; write nothing at all (no lock either)
 	Wait               bool          // wait for the lock instead of ErrLocked
+	Locked             bool          // the caller holds the storage Lock already
 	Timeout            time.Duration // HTTP header timeout and body stall timeout; 0 → 30s
 	Retries            int           // HTTP retries; negative → none
 	InsecureSkipVerify bool          // read .sjson without checking signatures
@@ -151,11 +152,13 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 	opts.defaults()
 	st := storage(opts.Storage)
 	if !opts.DryRun {
-		unlock, err := lockStorage(ctx, opts.Storage, opts.Wait)
-		if err != nil {
-			return nil, err
+		if !opts.Locked {
+			unlock, err := Lock(ctx, opts.Storage, opts.Wait)
+			if err != nil {
+				return nil, err
+			}
+			defer unlock()
 		}
-		defer unlock()
 		st.removeTemporaries(opts.Log)
 	}
 	f := newFetcher(opts)

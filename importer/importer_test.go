@@ -322,7 +322,7 @@ var currentMirror *mirror
 func TestLock(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	unlock, err := lockStorage(context.Background(), storage, false)
+	unlock, err := Lock(context.Background(), storage, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockStorage takes the flock on <storage>/.lock, creating the storage
+// Lock takes the flock on <storage>/.lock, creating the storage
 // directory and the lock file if needed. The lock file is never deleted:
 // a lock left by a crashed run is free, since the kernel drops flocks with
 // their process. With wait it polls until ctx is done; otherwise a held
 // lock is ErrLocked. The returned function releases the lock.
-func lockStorage(ctx context.Context, storage string, wait bool) (func(), error) {
+func Lock(ctx context.Context, storage string, wait bool) (func(), error) {
 	if err := os.MkdirAll(storage, 0o755); err != nil {
 		return nil, fsErr("creating", storage, err)
 	}

@@ -435,7 +435,7 @@ func Cleanup(ctx context.Context, storageDir string, keep int, dryRun, wait bool
 		return nil, fsErr("reading", storageDir, err)
 	}
 	if !dryRun {
-		unlock, err := lockStorage(ctx, storageDir, wait)
+		unlock, err := Lock(ctx, storageDir, wait)
 		if err != nil {
 			return nil, err
 		}

@@ -31,3 +31,10 @@ type Source interface {
 	// Resolve asks the backend for the boot sources.
 	Resolve(ctx context.Context) (*Config, error)
 }
+
+// Remote says whether resolving s asks another machine (the region), so
+// that a caller can take its storage lock first.
+func Remote(s Source) bool {
+	_, ok := s.(*regionSource)
+	return ok
+}
