@@ -205,8 +205,9 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 			if err := os.Chtimes(metaFile, now, now); err != nil {
 				return nil, fsErr("touching", metaFile, err)
 			}
+			// Nothing else is written, not even by cleanup (SPEC §4):
+			// old snapshots go after the next switch, or by `cleanup`.
 			opts.Log.Info("nothing changed", "current", snap, "images", len(all))
-			st.cleanupAfter(opts, false)
 			return done(StatusUnchanged)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"maas-import-boot-images/simplestreams"
@@ -556,4 +557,54 @@ func TestEncodeMetaPython(t *testing.T) {
 	if got := string(encodeMeta([]simplestreams.BootImage{b, im})); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+}
+
+// TestUnchangedWritesNothing: a run that finds nothing to change writes
+// nothing but the mtime of current/maas.meta — not even cleanup, although
+// --keep now asks for fewer old snapshots than the storage holds.
+func TestUnchangedWritesNothing(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	mustRun(t, src, testOptions(storage))
+	m.write(maasSpec("20250101", "20250202"))
+	time.Sleep(1100 * time.Millisecond) // a new snapshot name
+	keep := testOptions(storage)
+	keep.Keep = 1
+	mustRun(t, src, keep)
+	listing := func() []string {
+		var out []string
+		filepath.WalkDir(storage, func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				out = append(out, strings.TrimPrefix(p, storage))
+			}
+			return nil
+		})
+		return out
+	}
+	before := listing()
+	if n := len(snapshotsIn(t, storage)); n != 2 {
+		t.Fatalf("%d snapshots after an import with --keep 1, want 2", n)
+	}
+	if r := mustRun(t, src, testOptions(storage)); r.Status != StatusUnchanged {
+		t.Fatalf("got %s, want unchanged", r.Status)
+	}
+	if diff := cmp.Diff(before, listing()); diff != "" {
+		t.Errorf("an unchanged run changed the storage (-before +after):\n%s", diff)
+	}
+}
+
+func snapshotsIn(t *testing.T, storage string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "snapshot-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
