@@ -184,8 +184,32 @@ func run(ctx context.Context, args []string, e env) int {
 		return 0
 	}
 	code := exitCode(err)
+	if !st.json {
+		// A flag that did not parse stops urfave/cli before --output is
+		// read: the failure object is still owed to a script that asked
+		// for JSON.
+		st.json = asksForJSON(args)
+	}
 	report(e, st, err, code)
 	return code
+}
+
+// asksForJSON says whether a command line asks for --output json.
+func asksForJSON(args []string) bool {
+	for i, a := range args {
+		if a == "--" {
+			return false
+		}
+		switch a {
+		case "-o", "--o", "-output", "--output":
+			if i+1 < len(args) && args[i+1] == "json" {
+				return true
+			}
+		case "-o=json", "--o=json", "-output=json", "--output=json":
+			return true
+		}
+	}
+	return false
 }
 
 // commandFirst moves the command word to the front of the arguments, so that
