@@ -608,3 +608,45 @@ func snapshotsIn(t *testing.T, storage string) []string {
 	}
 	return out
 }
+
+// TestModesUnderUmask: under a restrictive umask (a hand-run sudo, a
+// custom unit) the tree is still 0755/0644, from the storage directory
+// down, so that an unprivileged tftpd or HTTP server can read it.
+func TestModesUnderUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	m := newMirror(t, bootSpec("20250101"))
+	parent := filepath.Join(t.TempDir(), "maas")
+	storage := filepath.Join(parent, "boot-resources")
+	mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	var dirs, files int
+	err := filepath.WalkDir(parent, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&os.ModeSymlink != 0 || d.Name() == ".lock":
+		case d.IsDir():
+			dirs++
+			if fi.Mode().Perm() != 0o755 {
+				t.Errorf("%s: mode %v, want 0755", p, fi.Mode().Perm())
+			}
+		default:
+			files++
+			if fi.Mode().Perm() != 0o644 {
+				t.Errorf("%s: mode %v, want 0644", p, fi.Mode().Perm())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dirs < 8 || files < 10 {
+		t.Errorf("walked %d directories and %d files: not the tree", dirs, files)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // their process. With wait it polls until ctx is done; otherwise a held
 // lock is ErrLocked. The returned function releases the lock.
 func Lock(ctx context.Context, storage string, wait bool) (func(), error) {
-	if err := os.MkdirAll(storage, 0o755); err != nil {
+	if err := mkdirAll(storage); err != nil {
 		return nil, fsErr("creating", storage, err)
 	}
 	name := filepath.Join(storage, ".lock")

@@ -39,13 +39,35 @@ func (s storage) cache() string { return s.path("cache") }
 
 func (s storage) mkdirs() error {
 	for _, d := range []string{string(s), s.cache()} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := mkdirAll(d); err != nil {
 			return fsErr("creating", d, err)
 		}
 	}
 	// The cache must be a directory of the storage, not a link elsewhere.
 	if fi, err := os.Lstat(s.cache()); err != nil || !fi.IsDir() {
 		return fsErr("checking", s.cache(), errors.New("not a directory (a symlink?): refusing to write through it"))
+	}
+	return nil
+}
+
+// mkdirAll is os.MkdirAll with mode 0755 whatever the umask: tftpd and the
+// HTTP boot server, unprivileged, must be able to enter the storage. Only
+// the directories it creates are changed.
+func mkdirAll(dir string) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
 	}
 	return nil
 }
