@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,5 +148,48 @@ func TestHostileBootloaderArchives(t *testing.T) {
 				t.Fatal("escaped the tree")
 			}
 		})
+	}
+}
+
+// TestBootloaderMembersSynced: the members unpacked into the cache are made
+// durable (a sync of the cache directory after the last of them) before the
+// snapshot that links them is published.
+func TestBootloaderMembersSynced(t *testing.T) {
+	m := newMirror(t, bootSpec("20250101"))
+	storage := t.TempDir()
+	var (
+		mu  sync.Mutex
+		ops []string
+	)
+	injectFault = func(op, path string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case op == "extract":
+			ops = append(ops, "extract")
+		case op == "sync-dir" && path == filepath.Join(storage, "cache"):
+			ops = append(ops, "sync-cache")
+		case op == "rename-snapshot":
+			ops = append(ops, "publish")
+		}
+		return nil
+	}
+	defer func() { injectFault = nil }()
+	mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	lastExtract, syncAfter, publish := -1, -1, -1
+	for i, op := range ops {
+		switch op {
+		case "extract":
+			lastExtract = i
+		case "sync-cache":
+			if lastExtract >= 0 && syncAfter < lastExtract {
+				syncAfter = i
+			}
+		case "publish":
+			publish = i
+		}
+	}
+	if lastExtract < 0 || publish < 0 || syncAfter < lastExtract || syncAfter > publish {
+		t.Errorf("want extract… then a sync of the cache, then publish; got %v", ops)
 	}
 }

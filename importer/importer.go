@@ -220,17 +220,18 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
 		return nil, err
 	}
-	// Each file was synced before its rename; one sync of the directory
-	// makes all the renames durable.
-	if len(missing) > 0 {
-		if err := syncDir(st.cache()); err != nil {
-			return nil, err
-		}
-	}
 	res.Bytes.Downloaded = f.received.Load()
 	members, _, err := st.bootloaderMembers(ctx, bls, true)
 	if err != nil {
 		return nil, err
+	}
+	// Each file, downloaded or unpacked from a bootloader archive, was
+	// synced before its rename; one sync of the directory makes all the
+	// renames durable before the snapshot links them.
+	if len(missing) > 0 || len(bls) > 0 {
+		if err := syncDir(st.cache()); err != nil {
+			return nil, err
+		}
 	}
 	snap, err := st.publish(ctx, images, bls, members, meta)
 	if err != nil {
