@@ -1,10 +1,12 @@
 package importer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -545,17 +547,46 @@ func TestVerifyCleanupList(t *testing.T) {
 func TestEncodeMetaPython(t *testing.T) {
 	im := simplestreams.BootImage{
 		Image:     simplestreams.Image{OS: "ubuntu", Arch: "amd64", Subarch: "ga-24.04", Release: "noble", Label: "stable"},
-		ContentID: "c", ProductName: "p\"q\\r", VersionName: "v\u00e9\U0001F600\x01",
+		ContentID: "c", ProductName: "p\"q\\r", VersionName: "v\u00e9\U0001F600\x01\x7f~",
 		Subarches: "generic", Items: []simplestreams.Item{{Name: "a", Path: "x/y"}},
 	}
 	b := im
 	b.Subarch = "generic"
 	// The expected bytes are what Python 3 prints for
 	// json.dumps(meta, sort_keys=True).
-	want := `{"ubuntu": {"amd64": {"ga-24.04": {"noble": {"stable": {"content_id": "c", "path": "x/y", "product_name": "p\"q\\r", "subarches": "generic", "version_name": "v\u00e9\ud83d\ude00\u0001"}}}, ` +
-		`"generic": {"noble": {"stable": {"content_id": "c", "path": "x/y", "product_name": "p\"q\\r", "subarches": "generic", "version_name": "v\u00e9\ud83d\ude00\u0001"}}}}}}`
+	want := `{"ubuntu": {"amd64": {"ga-24.04": {"noble": {"stable": {"content_id": "c", "path": "x/y", "product_name": "p\"q\\r", "subarches": "generic", "version_name": "v\u00e9\ud83d\ude00\u0001\u007f~"}}}, ` +
+		`"generic": {"noble": {"stable": {"content_id": "c", "path": "x/y", "product_name": "p\"q\\r", "subarches": "generic", "version_name": "v\u00e9\ud83d\ude00\u0001\u007f~"}}}}}}`
 	if got := string(encodeMeta([]simplestreams.BootImage{b, im})); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestEncodeMetaAgainstPython compares maas.meta with what Python itself
+// prints for every ASCII character and a few beyond, when python3 is here.
+func TestEncodeMetaAgainstPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed; TestEncodeMetaPython holds Python's bytes for the common cases")
+	}
+	var all strings.Builder
+	for r := rune(0); r < 0x80; r++ {
+		all.WriteRune(r)
+	}
+	all.WriteString("\u00e9\u2028\U0001F600\uFFFD")
+	im := simplestreams.BootImage{
+		Image:     simplestreams.Image{OS: "ubuntu", Arch: "amd64", Subarch: "generic", Release: "noble", Label: "stable"},
+		ContentID: "c", ProductName: all.String(), VersionName: "v", Subarches: "generic",
+		Items: []simplestreams.Item{{Name: "a", Path: "x/y"}},
+	}
+	got := encodeMeta([]simplestreams.BootImage{im})
+	cmd := exec.Command(py, "-c", `import json, sys; print(json.dumps(json.loads(sys.stdin.read()), sort_keys=True), end="")`)
+	cmd.Stdin = bytes.NewReader(got)
+	want, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3: %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("maas.meta differs from Python's json.dumps:\ngot  %s\nwant %s", got, want)
 	}
 }
 

@@ -90,7 +90,7 @@ func writePyString(b *strings.Builder, s string) {
 			b.WriteString(`\b`)
 		case r == '\f':
 			b.WriteString(`\f`)
-		case r < 0x20 || (r > 0x7e && r != 0x7f):
+		case r < 0x20 || r > 0x7e: // Python escapes all but printable ASCII
 			if r > 0xffff {
 				r1, r2 := utf16.EncodeRune(r)
 				fmt.Fprintf(b, `\u%04x\u%04x`, r1, r2)
