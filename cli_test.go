@@ -115,6 +115,9 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l.Images) != 8 {
 		t.Errorf("list json: %v %s", err, r.stdout)
 	}
+	if r := cliOK(t, "list", "--storage", storage, "--quiet"); r.stdout != "" || r.stderr != "" {
+		t.Errorf("list --quiet printed %q %q", r.stdout, r.stderr)
+	}
 	cliOK(t, "verify", "--storage", storage)
 	r = cliOK(t, "cleanup", "--storage", storage, "--dry-run")
 	if !strings.Contains(r.stdout, "would remove 0 snapshots and 0 cache files") {
@@ -258,6 +261,8 @@ func TestExitCodes(t *testing.T) {
 		{"locked", []string{"--config", good, "--storage", locked}, 7, "held by another run", "--wait"},
 		{"storage is a file", []string{"--config", good, "--storage", aFile}, 8, aFile, ""},
 		{"list without current", []string{"list", "--storage", empty}, 8, "no current boot tree", ""},
+		{"verify without current or cache", []string{"verify", "--storage", empty}, 6, "no current tree", ""},
+		{"verify without a storage", []string{"verify", "--storage", filepath.Join(empty, "nowhere")}, 8, filepath.Join(empty, "nowhere"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -298,6 +298,9 @@ func cmdList(c *cli.Context, e env) error {
 	if o.json {
 		return writeJSON(e, l)
 	}
+	if o.quiet {
+		return nil // the exit code says whether current is there
+	}
 	fmt.Fprintf(e.stdout, "current: %s (last import %s)\n", l.Snapshot, l.LastImport.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OS\tARCH\tSUBARCH\tRELEASE\tLABEL\tVERSION\tSIZE")

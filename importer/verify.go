@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -38,8 +39,13 @@ func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logge
 	}
 	s := storage(storageDir)
 	res := &VerifyResult{Problems: []string{}, Repaired: []string{}}
+	if _, err := os.Stat(storageDir); err != nil {
+		return nil, fsErr("reading", storageDir, err)
+	}
+	// A storage without a cache (a first import that failed early) has
+	// nothing verified to serve: that is a verify problem, not a disk one.
 	entries, err := os.ReadDir(s.cache())
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fsErr("reading", s.cache(), err)
 	}
 	good := map[uint64]string{} // inode → sha256
