@@ -24,17 +24,17 @@ func SelectBootloaders(sources []Stream, imageArches []string, log *slog.Logger)
 		for _, ps := range src.Products {
 			for i := range ps.products {
 				p := &ps.products[i]
-				a := p.attrs
+				v := newest(p, log)
+				if v == nil || len(v.items) == 0 {
+					continue
+				}
+				a := v.attrs
 				typ, arch := a["bootloader-type"], a["arch"]
 				if typ == "" || arch == "" || checkName("bootloader-type", typ) != nil {
 					continue
 				}
 				serves := strings.Split(cmp.Or(a["arches"], arch), ",")
 				if !slices.ContainsFunc(serves, func(s string) bool { return slices.Contains(imageArches, strings.TrimSpace(s)) }) {
-					continue
-				}
-				v := newest(p, log)
-				if v == nil || len(v.items) == 0 {
 					continue
 				}
 				k := key{typ, arch}

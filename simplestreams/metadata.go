@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,6 +101,7 @@ type product struct {
 
 type version struct {
 	name       string
+	attrs      attrs  // what makes the image: top, product and version, deeper wins
 	items      []Item // items with a path, sorted by name
 	incomplete string // why the version cannot be used; "" when complete
 }
@@ -165,8 +167,14 @@ func scalarAttr(l *lexer, a attrs, key string) error {
 	if c := l.peek(); typed[key] && (c == '{' || c == '[') {
 		return l.fail("attribute %s is not a string or a number", key)
 	}
+	quoted := l.peek() == '"'
 	v, ok, err := l.scalar()
 	if ok {
+		if key == "size" && quoted {
+			// The SPEC wants an integer size: "13" is not one, and the
+			// quote kept here makes the size check refuse it.
+			v = `"` + v
+		}
 		a[key] = v
 	}
 	return err
@@ -241,20 +249,8 @@ func parseProduct(l *lexer, name string) (rawProduct, error) {
 func (r rawProduct) finish(top attrs) (product, error) {
 	where := "product " + truncate(r.name)
 	p := product{name: r.name, attrs: merge(top, r.attrs)}
-	for _, a := range []string{"os", "arch", "subarch", "release", "label", "kflavor", "bootloader-type"} {
-		if v, ok := p.attrs[a]; ok && v != "" {
-			if err := checkName(a, v); err != nil {
-				return product{}, fmt.Errorf("%s: %w", where, err)
-			}
-		}
-	}
-	// Every name in subarches becomes a subarch directory too.
-	for _, s := range strings.Split(p.attrs["subarches"], ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			if err := checkName("subarches", s); err != nil {
-				return product{}, fmt.Errorf("%s: %w", where, err)
-			}
-		}
+	if err := checkIdentity(p.attrs); err != nil {
+		return product{}, fmt.Errorf("%s: %w", where, err)
 	}
 	p.versions = make([]version, 0, len(r.versions))
 	for _, rv := range r.versions {
@@ -268,11 +264,50 @@ func (r rawProduct) finish(top attrs) (product, error) {
 	return p, nil
 }
 
+// identity lists the attributes that say which image (or bootloader) a
+// version is. They may be set at any level, deeper winning; the items of
+// one version must agree on them, since one version is one image.
+var identity = []string{"os", "arch", "arches", "subarch", "subarches", "release", "version", "label", "kflavor", "bootloader-type"}
+
+// checkIdentity refuses identity values that would be unsafe as directory
+// names; every name in subarches becomes a subarch directory too.
+func checkIdentity(a attrs) error {
+	for _, k := range []string{"os", "arch", "subarch", "release", "label", "kflavor", "bootloader-type"} {
+		if v, ok := a[k]; ok && v != "" {
+			if err := checkName(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range strings.Split(a["subarches"], ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			if err := checkName("subarches", s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (rv rawVersion) finish(parent attrs, where string) (version, error) {
 	where += " version " + truncate(rv.name)
-	v := version{name: rv.name}
+	v := version{name: rv.name, attrs: parent}
 	if rv.name == "" {
 		v.incomplete = "empty version name"
+	}
+	if slices.ContainsFunc(identity, func(k string) bool { _, ok := rv.attrs[k]; return ok }) {
+		v.attrs = merge(parent, rv.attrs)
+		if err := checkIdentity(v.attrs); err != nil {
+			return version{}, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	for _, ri := range rv.items {
+		for _, k := range identity {
+			if s, ok := ri.attrs[k]; ok && s != v.attrs[k] {
+				return version{}, fmt.Errorf("%w: %s item %s: sets %s %q, its version %q: the items of one version make one image",
+					ErrInvalid, where, truncate(ri.name), k, truncate(s), truncate(v.attrs[k]))
+			}
+		}
 	}
 	// An item's attribute: its own, else the version's, else the product's.
 	get := func(it rawItem, k string) string {

@@ -91,15 +91,15 @@ func selected(sels []Selection, im Image) bool {
 
 // offer records the images a product claims, keeping the strongest claim.
 func offer(claims map[Image]claim, p *product, contentID string, source int, log *slog.Logger) {
-	a := p.attrs
+	v := newest(p, log)
+	if v == nil {
+		return
+	}
+	a := v.attrs
 	arch, release, label := a["arch"], a["release"], a["label"]
 	own, fan := a["subarch"], a["subarches"]
 	if arch == "" || release == "" || label == "" || (own == "" && fan == "") || a["bootloader-type"] != "" {
 		return // not a boot image (a bootloader, say)
-	}
-	v := newest(p, log)
-	if v == nil {
-		return
 	}
 	osName := cmp.Or(a["os"], "ubuntu")
 	subarches := cmp.Or(fan, own)

@@ -79,6 +79,7 @@ func TestIncompleteIsNotAnError(t *testing.T) {
 		"numeric sha256":  `{"path": "k", "size": 1, "sha256": 12}`,
 		"string not hex":  `{"path": "k", "size": 1, "sha256": "` + strings.Repeat("g", 64) + `"}`,
 		"size is boolean": `{"path": "k", "size": true, "sha256": "` + sha + `"}`,
+		"size is string":  `{"path": "k", "size": "13", "sha256": "` + sha + `"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc := `{"format": "products:1.0", "products": {"p": {"arch": "amd64", "release": "noble", "label": "stable", "subarch": "ga-24.04",
@@ -128,5 +129,41 @@ func TestParseIndexErrors(t *testing.T) {
 	}
 	if ids := ix.ContentIDs(); len(ids) != 1 || ids[0] != "c" {
 		t.Errorf("got content ids %v, want [c]", ids)
+	}
+}
+
+// TestVersionAttributes: attributes inherit top → product → version → item,
+// deeper winning, for what makes the image too; the items of one version
+// must agree on it, and unsafe values are refused at any level.
+func TestVersionAttributes(t *testing.T) {
+	sha := strings.Repeat("b", 64)
+	doc := func(version, item string) []byte {
+		return []byte(`{"format": "products:1.0", "label": "stable", "products": {"p": {"arch": "amd64", "release": "noble", "subarch": "ga-24.04",
+			"versions": {"1": {` + version + `"items": {"k": {"path": "k", "size": 1, "sha256": "` + sha + `"` + item + `}}}}}}}`)
+	}
+	sel := func(t *testing.T, b []byte) ([]ss.BootImage, error) {
+		t.Helper()
+		p, err := ss.ParseProducts(b)
+		if err != nil {
+			return nil, err
+		}
+		return ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil)
+	}
+	got, err := sel(t, doc(`"label": "candidate", "subarch": "hwe-24.04", `, ``))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Label != "candidate" || got[0].Subarch != "hwe-24.04" {
+		t.Errorf("version attributes: got %+v, want label candidate, subarch hwe-24.04", got)
+	}
+	// An item may repeat its version's identity, not contradict it.
+	if _, err := sel(t, doc(``, `, "label": "stable"`)); err != nil {
+		t.Errorf("item repeating the label: %v", err)
+	}
+	if _, err := sel(t, doc(``, `, "label": "daily"`)); !errors.Is(err, ss.ErrInvalid) || !strings.Contains(err.Error(), "item k") {
+		t.Errorf("item contradicting the label: got %v, want ErrInvalid naming the item", err)
+	}
+	if _, err := sel(t, doc(`"label": "../x", `, ``)); !errors.Is(err, ss.ErrUnsafePath) {
+		t.Errorf("unsafe version label: got %v, want ErrUnsafePath", err)
 	}
 }
