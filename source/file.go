@@ -1,9 +1,11 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -82,11 +84,20 @@ func parseFile(name string, data []byte, log *slog.Logger) (*Config, error) {
 		return nil, d.errf(nil, "larger than %d MiB", maxFile>>20)
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		return nil, d.errf(nil, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, d.errf(nil, "the file is empty")
+	}
+	// One document: sources after a second "---" would be dropped silently.
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		if err != nil {
+			return nil, d.errf(nil, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		return nil, d.errf(&next, "a second YAML document: a sources file holds one")
 	}
 	root := doc.Content[0]
 	cfg := &Config{Origin: "file " + name}

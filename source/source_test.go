@@ -225,6 +225,7 @@ func TestFileErrors(t *testing.T) {
 		{"not yaml", "- url: [\n", source.ErrConfig, "line"},
 		{"scalar root", "hello\n", source.ErrConfig, "line 1"},
 		{"bad configure_me", "boot:\n  configure_me: maybe\n", source.ErrConfig, "line 2: configure_me"},
+		{"two documents", "- url: http://x/\n  selections: [{release: noble}]\n---\n- url: http://y/\n", source.ErrConfig, "line 3: a second YAML document"},
 		{"no sources", "[]\n", source.ErrNoSources, "lists no boot sources"},
 		{"1.5 without sources", "boot:\n  storage: /x\n", source.ErrNoSources, "lists no boot sources"},
 	}
