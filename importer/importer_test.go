@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -221,15 +223,36 @@ func TestFaults(t *testing.T) {
 		name    string
 		fault   faultFunc
 		wantErr func(error) bool
-		check   func(t *testing.T, m *mirror)
+		check   func(t *testing.T, m *mirror, logs string)
 	}{
 		{"5xx then success", onceFor(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(503); return true }), nil, nil},
-		{"429 with Retry-After", onceFor(func(w http.ResponseWriter, r *http.Request) bool {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(429)
-			return true
-		}), nil, nil},
-		{"body cut mid-way, resumed", onceFor(cut), nil, func(t *testing.T, m *mirror) {
+		{"429 with Retry-After", func() faultFunc {
+			var mu sync.Mutex
+			refused := map[string]time.Time{}
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.HasPrefix(r.URL.Path, "/streams/") {
+					return false
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if at, ok := refused[r.URL.Path]; ok {
+					// The retry must honour the Retry-After of 1 s.
+					if waited := time.Since(at); waited < 900*time.Millisecond {
+						retriedEarly.Store(r.URL.Path + " after " + waited.String())
+					}
+					return false
+				}
+				refused[r.URL.Path] = time.Now()
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(429)
+				return true
+			}
+		}(), nil, func(t *testing.T, m *mirror, logs string) {
+			if v := retriedEarly.Load(); v != nil {
+				t.Errorf("retried before Retry-After: %v", v)
+			}
+		}},
+		{"body cut mid-way, resumed", onceFor(cut), nil, func(t *testing.T, m *mirror, logs string) {
 			if !slices.ContainsFunc(m.payloadRequests(), func(s string) bool { return strings.HasSuffix(s, " range") }) {
 				t.Errorf("no Range request after a cut body: %v", m.payloadRequests())
 			}
@@ -240,18 +263,33 @@ func TestFaults(t *testing.T) {
 				r.Header.Del("Range")
 				return c(w, r)
 			}
-		}(), nil, nil},
+		}(), nil, func(t *testing.T, m *mirror, logs string) {
+			// Restarted from zero at once, not rescued by the refetch
+			// after a checksum mismatch.
+			if !strings.Contains(logs, "server ignored Range; restarting") {
+				t.Errorf("the restart after an ignored Range was not taken:\n%s", logs)
+			}
+		}},
 		{"stall", onceFor(func(w http.ResponseWriter, r *http.Request) bool {
-			w.Header().Set("Content-Length", "100000")
+			// the first bytes of the file, then silence
+			b, _ := os.ReadFile(filepath.Join(currentMirror.dir, filepath.FromSlash(r.URL.Path)))
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 			w.WriteHeader(200)
-			w.Write(make([]byte, 10))
+			w.Write(b[:min(10, len(b))])
 			w.(http.Flusher).Flush()
 			select {
 			case <-r.Context().Done():
+				abortedByClient.Add(1)
 			case <-time.After(10 * time.Second):
 			}
 			return true
-		}), nil, nil},
+		}), nil, func(t *testing.T, m *mirror, logs string) {
+			// The client gave up on the silent body after --timeout; the
+			// server did not have to end it.
+			if abortedByClient.Load() == 0 {
+				t.Error("no stalled download was aborted by the client")
+			}
+		}},
 		{"wrong bytes", func(w http.ResponseWriter, r *http.Request) bool {
 			if !strings.HasSuffix(r.URL.Path, "/squashfs") {
 				return false
@@ -297,6 +335,8 @@ func TestFaults(t *testing.T) {
 			m.setFault(tt.fault)
 			opts := testOptions(storage)
 			opts.Timeout = 500 * time.Millisecond
+			var logs syncBuffer
+			opts.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			res, err := run(t, src, opts)
 			if tt.wantErr == nil {
 				if err != nil {
@@ -305,8 +345,13 @@ func TestFaults(t *testing.T) {
 				if res.Status != StatusImported {
 					t.Fatalf("got %s", res.Status)
 				}
+				// A transient fault is handled by its own means, never
+				// by the one refetch after a mismatch.
+				if strings.Contains(logs.String(), "does not match its metadata") {
+					t.Errorf("a transient fault led to a mismatch:\n%s", logs.String())
+				}
 				if tt.check != nil {
-					tt.check(t, m)
+					tt.check(t, m, logs.String())
 				}
 				return
 			}
@@ -320,7 +365,29 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-var currentMirror *mirror
+var (
+	currentMirror   *mirror
+	retriedEarly    atomic.Value
+	abortedByClient atomic.Int32
+)
+
+// syncBuffer is a bytes.Buffer that concurrent loggers may write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func TestLock(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
