@@ -199,6 +199,11 @@ func TestCrashSafetyBinary(t *testing.T) {
 		case <-done:
 		}
 		if _, err := os.Lstat(filepath.Join(storage, "current")); os.IsNotExist(err) {
+			// Only before the first import completed: once a tree was
+			// served, a kill must never take it away.
+			if trial > 0 {
+				t.Fatalf("trial %d, killed after %v: current vanished", trial, delay)
+			}
 			absent++
 		} else if _, err := importer.Verify(context.Background(), storage, false, nil); err != nil {
 			t.Fatalf("trial %d, killed after %v: current is not a complete, verified tree: %v", trial, delay, err)
@@ -211,6 +216,6 @@ func TestCrashSafetyBinary(t *testing.T) {
 		}
 		recovered++
 	}
-	t.Logf("%d trials: %d killed mid-run, %d before the first current; 0 incomplete or dangling trees; %d/%d re-runs succeeded",
+	t.Logf("%d trials: %d killed mid-run, %d before the first current; 0 vanished, incomplete or dangling trees; %d/%d re-runs succeeded",
 		trials, killed, absent, recovered, trials)
 }

@@ -84,6 +84,11 @@ func TestCrashSafety(t *testing.T) {
 		case <-done:
 		}
 		if ok := checkTree(t, storage); !ok {
+			// Only before the first import completed: once a tree was
+			// served, a kill must never take it away.
+			if trial > 0 {
+				t.Fatalf("trial %d, killed after %v: current vanished", trial, delay)
+			}
 			absent++
 		}
 		// The next run completes, and its tree verifies.
