@@ -20,10 +20,11 @@ import (
 )
 
 // Caps on what a bootloader archive may unpack to: real ones are a few MiB.
-const (
-	maxMember      = 64 << 20
-	maxArchiveSize = 512 << 20
-	maxMembers     = 4096
+// Variables only so that tests can lower them.
+var (
+	maxMember      int64 = 64 << 20
+	maxArchiveSize int64 = 512 << 20
+	maxMembers           = 4096
 )
 
 // member is one file of a bootloader archive, stored in the cache by

@@ -151,6 +151,51 @@ func TestHostileBootloaderArchives(t *testing.T) {
 	}
 }
 
+// TestBootloaderCaps: an archive whose members are real but too big, too
+// many or too much in all is refused, naming the cap, with current
+// untouched. The caps are lowered so that the archives stay small.
+func TestBootloaderCaps(t *testing.T) {
+	defer func(m, a int64, n int) { maxMember, maxArchiveSize, maxMembers = m, a, n }(maxMember, maxArchiveSize, maxMembers)
+	maxMember, maxArchiveSize, maxMembers = 2048, 5000, 4
+	kib := func(name string, n int) streamtest.TarEntry {
+		return streamtest.TarEntry{Name: name, Body: []byte(strings.Repeat("x", n*1024))}
+	}
+	tests := map[string]struct {
+		entries []streamtest.TarEntry
+		msg     string
+	}{
+		"a member over the cap": {[]streamtest.TarEntry{kib("a", 1), kib("big", 3)}, "member big is larger than"},
+		"too many members":      {[]streamtest.TarEntry{kib("a", 0), kib("b", 0), kib("c", 0), kib("d", 0), kib("e", 0)}, "or 4 files"},
+		"too much in all":       {[]streamtest.TarEntry{kib("a", 2), kib("b", 2), kib("c", 2)}, "unpacks to more than"},
+		"just under every cap":  {[]streamtest.TarEntry{kib("a", 2), kib("b", 2)}, ""},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			spec := maasSpec("20250101")
+			m := newMirror(t, spec)
+			storage := t.TempDir()
+			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+			mustRun(t, src, testOptions(storage))
+			before := treeState(t, storage)
+			spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", tt.entries)}
+			m.write(spec)
+			_, err := run(t, src, testOptions(storage))
+			if tt.msg == "" {
+				if err != nil {
+					t.Fatalf("an archive within the caps: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, simplestreams.ErrInvalid) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("got %v, want a refusal saying %q", err, tt.msg)
+			}
+			if after := treeState(t, storage); after != before {
+				t.Errorf("a refused archive changed the tree:\n%s\n%s", before, after)
+			}
+		})
+	}
+}
+
 // TestBootloaderMembersSynced: the members unpacked into the cache are made
 // durable (a sync of the cache directory after the last of them) before the
 // snapshot that links them is published.

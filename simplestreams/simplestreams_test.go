@@ -391,4 +391,21 @@ func TestSelectBootloaders(t *testing.T) {
 	if _, err := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil); !errors.Is(err, ss.ErrNothingSelected) {
 		t.Errorf("Select over bootloaders: got %v", err)
 	}
+	// Across sources the first wins, even over a newer version later.
+	newer := products(t, streamtest.Spec{Products: streamtest.Bootloaders("20260101")})
+	for _, order := range [][]*ss.Products{{p, newer}, {newer, p}} {
+		got := ss.SelectBootloaders([]ss.Stream{{Products: []*ss.Products{order[0]}}, {Products: []*ss.Products{order[1]}}}, []string{"amd64"}, nil)
+		want := "20250101"
+		if order[0] == newer {
+			want = "20260101"
+		}
+		for _, b := range got {
+			if b.VersionName != want || b.Source != 0 {
+				t.Errorf("sources in order %s first: got %s/%s@%s from source %d", want, b.Bootloader, b.Arch, b.VersionName, b.Source)
+			}
+		}
+		if len(got) != 2 {
+			t.Errorf("got %d bootloaders, want 2", len(got))
+		}
+	}
 }
