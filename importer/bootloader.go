@@ -195,7 +195,7 @@ func (s storage) storeMember(name string, r io.Reader, size int64) (member, erro
 		err = fmt.Errorf("truncated: %d of %d bytes", n, size)
 	}
 	if err == nil {
-		err = fsErr("syncing", tmp, out.Sync())
+		err = fsErr("syncing", tmp, syncFile(out))
 	}
 	if cerr := out.Close(); err == nil {
 		err = fsErr("closing", tmp, cerr)

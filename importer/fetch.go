@@ -336,7 +336,7 @@ func (f *fetcher) downloadOnce(ctx context.Context, cache string, fl file, fp Fi
 	if err := h.check(redactString(fl.URL)); err != nil {
 		return err
 	}
-	if err := out.Sync(); err != nil {
+	if err := syncFile(out); err != nil {
 		return fsErr("syncing", part, err)
 	}
 	if err := out.Close(); err != nil {

@@ -347,7 +347,7 @@ func TestRealENOSPC(t *testing.T) {
 // with EACCES in turn: the run ends in ErrStorage (exit 8) wrapping that
 // errno, current is untouched and no temporary file is left.
 func TestWriteStepFailures(t *testing.T) {
-	steps := []string{"create-part", "write", "rename-cache", "sync-dir", "mkdir", "link", "write-meta",
+	steps := []string{"create-part", "write", "sync-file", "rename-cache", "sync-dir", "mkdir", "link", "write-meta",
 		"rename-snapshot", "symlink", "switch", "extract"}
 	m := newMirror(t, bootSpec("20250101"))
 	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}

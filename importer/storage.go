@@ -318,11 +318,19 @@ func writeSynced(name string, b []byte) error {
 		f.Close()
 		return fsErr("chmod", name, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		f.Close()
 		return fsErr("syncing", name, err)
 	}
 	return fsErr("closing", name, f.Close())
+}
+
+// syncFile makes a file's content durable (fsync).
+func syncFile(f *os.File) error {
+	if err := fault("sync-file", f.Name()); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 func syncDir(dir string) error {
