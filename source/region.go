@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -319,6 +320,15 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 	case resp.StatusCode != http.StatusOK:
 		return &Error{Msg: fmt.Sprintf("%s answered HTTP %d for %s", r.describe(), resp.StatusCode, u), Kind: ErrUnreachable,
 			Hint: "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"}
+	}
+	// A login page, a proxy's error page or another service answers 200
+	// too: only a JSON answer is the region's (no Content-Type is let by).
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &Error{Msg: fmt.Sprintf("%s answered %q from %s: not the expected JSON", r.describe(), ct, u), Kind: ErrUnreachable,
+				Hint: "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"}
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRegionBody+1))
 	if err != nil {

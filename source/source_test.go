@@ -297,7 +297,13 @@ func TestRegionFailures(t *testing.T) {
 			w.Write([]byte("<html>MAAS</html>"))
 			return true
 		}}, "", cluster, "", source.ErrUnreachable, "not the expected JSON"},
+		{"JSON sent as HTML", regiontest.Options{Cluster: cluster, Fault: func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(`[{"url": "http://evil.example.com/", "selections": [{"release": "*"}]}]`))
+			return true
+		}}, "", cluster, "", source.ErrUnreachable, `answered "text/html; charset=utf-8"`},
 		{"huge body", regiontest.Options{Cluster: cluster, Fault: func(w http.ResponseWriter, r *http.Request) bool {
+			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte("[" + strings.Repeat(" ", 9<<20) + "]"))
 			return true
 		}}, "", cluster, "", source.ErrUnreachable, "more than 8 MiB"},
@@ -519,5 +525,30 @@ func TestRegionKeyringOverride(t *testing.T) {
 	}
 	if len(cfg.Sources) != 1 || cfg.Sources[0].Keyring != "/etc/maas/mine.gpg" || cfg.Sources[0].KeyringData != nil {
 		t.Errorf("got %+v, want the --keyring file", cfg.Sources)
+	}
+}
+
+// TestRegionContentTypes: a JSON answer counts with any JSON media type or
+// none at all.
+func TestRegionContentTypes(t *testing.T) {
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "application/vnd.maas+json", ""} {
+		t.Run(ct, func(t *testing.T) {
+			r := regiontest.New(t, regiontest.Options{Cluster: cluster, Fault: func(w http.ResponseWriter, r *http.Request) bool {
+				w.Header()["Content-Type"] = nil // no sniffing
+				if ct != "" {
+					w.Header().Set("Content-Type", ct)
+				}
+				w.Write([]byte(`[{"url": "http://images.example.com/streams/v1/index.json", "selections": [{"release": "noble"}]}]`))
+				return true
+			}})
+			s, err := source.NewRegion(source.RegionOptions{URL: r.URL(), ClusterUUID: cluster})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := s.Resolve(context.Background())
+			if err != nil || len(cfg.Sources) != 1 {
+				t.Fatalf("Content-Type %q: got %v, %v", ct, cfg, err)
+			}
+		})
 	}
 }
