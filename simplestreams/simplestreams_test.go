@@ -200,10 +200,11 @@ func TestSelectRules(t *testing.T) {
 		// os given; kflavor suffix without fan-out.
 		{Name: "p-d-centos", Attrs: map[string]any{"os": "centos", "arch": "amd64", "release": "centos9", "label": "stable",
 			"subarch": "generic", "kflavor": "rt", "subarches": "generic,hwe-z"}, Versions: item("d")},
-		// v2 style: hwe-<letter> is the GA kernel and claims generic.
-		{Name: "p-e-v2", Attrs: map[string]any{"arch": "i386", "release": "trusty", "label": "release",
+		// v2 style: hwe-<letter> is the GA kernel and claims generic, even
+		// over an HWE product whose name sorts first.
+		{Name: "p-f-v2", Attrs: map[string]any{"arch": "i386", "release": "trusty", "label": "release",
 			"subarch": "hwe-t", "subarches": "generic,hwe-t"}, Versions: item("e")},
-		{Name: "p-f-v2hwe", Attrs: map[string]any{"arch": "i386", "release": "trusty", "label": "release",
+		{Name: "p-e-v2hwe", Attrs: map[string]any{"arch": "i386", "release": "trusty", "label": "release",
 			"subarch": "hwe-u", "subarches": "generic,hwe-u"}, Versions: item("f")},
 		// not boot images
 		{Name: "p-g-bootloader", Attrs: map[string]any{"arch": "amd64", "bootloader-type": "uefi", "label": "stable"}, Versions: item("g")},
@@ -217,9 +218,9 @@ func TestSelectRules(t *testing.T) {
 		"ubuntu/amd64/hwe-22.04/jammy/stable=p-a-hwe",
 		"ubuntu/amd64/hwe-j/jammy/stable=p-b-ga",
 		"ubuntu/amd64/hwe-x/jammy/stable=p-c-other",
-		"ubuntu/i386/generic/trusty/release=p-e-v2",
-		"ubuntu/i386/hwe-t/trusty/release=p-e-v2",
-		"ubuntu/i386/hwe-u/trusty/release=p-f-v2hwe",
+		"ubuntu/i386/generic/trusty/release=p-f-v2",
+		"ubuntu/i386/hwe-t/trusty/release=p-f-v2",
+		"ubuntu/i386/hwe-u/trusty/release=p-e-v2hwe",
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := range 10 {

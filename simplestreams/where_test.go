@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	ss "maas-import-boot-images/simplestreams"
 )
 
@@ -165,5 +167,30 @@ func TestVersionAttributes(t *testing.T) {
 	}
 	if _, err := sel(t, doc(`"label": "../x", `, ``)); !errors.Is(err, ss.ErrUnsafePath) {
 		t.Errorf("unsafe version label: got %v, want ErrUnsafePath", err)
+	}
+}
+
+// TestItemFieldsInherit: an item takes a field it lacks from its version,
+// else its product, else the top level.
+func TestItemFieldsInherit(t *testing.T) {
+	sha := strings.Repeat("c", 64)
+	doc := `{"format": "products:1.0", "ftype": "from-top", "products": {"p": {"arch": "amd64", "release": "noble", "label": "stable", "subarch": "ga-24.04", "sha256": "` + sha + `",
+		"versions": {"1": {"size": 7, "items": {
+			"a": {"path": "a"},
+			"b": {"path": "b", "ftype": "own", "size": 9}}}}}}}`
+	p, err := ss.ParseProducts([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ss.Item{{Name: "a", FType: "from-top", Path: "a", Size: 7, SHA256: sha}, {Name: "b", FType: "own", Path: "b", Size: 9, SHA256: sha}}
+	if len(got) != 1 {
+		t.Fatalf("got %d images", len(got))
+	}
+	if d := cmp.Diff(want, got[0].Items); d != "" {
+		t.Errorf("items (-want +got):\n%s", d)
 	}
 }
