@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,6 +99,12 @@ func TestImportListVerifyCleanup(t *testing.T) {
 		t.Errorf("second import printed %q", r.stdout)
 	}
 	r = cliOK(t, "list", "--storage", storage)
+	var snapName, lastImport string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(r.stdout, ")", " )"), "current: %s (last import %s )", &snapName, &lastImport); err != nil || snapName != res.Snapshot {
+		t.Errorf("list header: %v in %q", err, r.stdout)
+	} else if at, err := time.Parse(time.RFC3339, lastImport); err != nil || time.Since(at) > time.Minute || time.Since(at) < -time.Second {
+		t.Errorf("last import %q (%v): want the time of the import just run", lastImport, err)
+	}
 	hasRow := func(out string, fields ...string) bool {
 		for _, line := range strings.Split(out, "\n") {
 			if f := strings.Fields(line); len(f) > len(fields) && strings.Join(f[:len(fields)], " ") == strings.Join(fields, " ") {
@@ -251,6 +258,7 @@ func TestExitCodes(t *testing.T) {
 		{"stream missing", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/nowhere/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: noble}]\n"), "--storage", empty}, 3, "HTTP 404", ""},
 		{"region 500s", []string{"--region-url", failing.URL(), "--cluster-uuid", cluster, "--retries", "1", "--storage", empty}, 3, "HTTP 500 after 2 attempts", "region controller is running"},
 		{"region garbage", []string{"--region-url", garbage.URL(), "--cluster-uuid", cluster, "--storage", empty}, 3, "not the expected JSON", "--region-url"},
+		{"region needs a key", []string{"--region-url", keyed.URL(), "--cluster-uuid", cluster, "--storage", empty}, 4, "refused the credentials (HTTP 401)", "API key"},
 		{"region refuses the key", []string{"--region-url", keyed.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:wrongs3cr3tv4lue", "--storage", empty}, 4, "refused the credentials", "API key"},
 		{"unknown cluster", []string{"--region-url", unknownCluster.URL(), "--cluster-uuid", cluster, "--api-key", "ck:tk:" + secret, "--storage", empty}, 4, "does not recognise cluster " + cluster, "--cluster-uuid"},
 		{"no sources", []string{"--region-url", emptyRegion.URL(), "--cluster-uuid", cluster, "--storage", empty}, 5, "has no boot sources for cluster " + cluster, ""},
@@ -283,6 +291,15 @@ func TestExitCodes(t *testing.T) {
 			}
 			if !strings.HasPrefix(errLine, "error: ") || !strings.Contains(errLine, tt.msg) {
 				t.Errorf("error line %q: want it to contain %q", errLine, tt.msg)
+			}
+			// A region's failure names the region and the cluster.
+			if i := slices.Index(tt.args, "--region-url"); i >= 0 && tt.code != 2 {
+				if !strings.Contains(errLine, tt.args[i+1]) {
+					t.Errorf("error line %q does not name the region %s", errLine, tt.args[i+1])
+				}
+				if slices.Contains(tt.args, "--cluster-uuid") && !strings.Contains(errLine, cluster) {
+					t.Errorf("error line %q does not name the cluster", errLine)
+				}
 			}
 			if strings.Contains(r.stderr+r.stdout, secret) {
 				t.Errorf("the API key leaked: %s", r.stderr)
@@ -471,5 +488,69 @@ func TestLockBeforeRegion(t *testing.T) {
 	}
 	if n := len(region.Requests()); n != 1 {
 		t.Errorf("the region was asked %d times, want 1", n)
+	}
+}
+
+// TestWhichBackend: with no backend flag, stderr says which backend was
+// used and why.
+func TestWhichBackend(t *testing.T) {
+	empty := t.TempDir()
+	r := runCLI(t, context.Background(), map[string]string{"MAAS_CONFIG_DIR": empty}, "sources")
+	if r.code != 0 || !strings.Contains(r.stderr, "the built-in default") || !strings.Contains(r.stderr, filepath.Join(empty, "bootresources.yaml")) ||
+		!strings.Contains(r.stdout, "http://images.maas.io/ephemeral-v3/stable/") {
+		t.Errorf("no backend, no file: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bootresources.yaml")
+	os.WriteFile(file, []byte("- url: http://mirror.example.com/maas/\n  keyring: /k.gpg\n  selections: [{release: noble}]\n"), 0o644)
+	r = runCLI(t, context.Background(), map[string]string{"MAAS_CONFIG_DIR": dir}, "sources")
+	if r.code != 0 || !strings.Contains(r.stderr, "boot sources from a file (no source flag given)") || !strings.Contains(r.stderr, file) ||
+		!strings.Contains(r.stdout, "mirror.example.com") {
+		t.Errorf("no backend, a file: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestLegacyStorage: the storage a MAAS 1.5 file names is the default
+// storage; --storage beats it.
+func TestLegacyStorage(t *testing.T) {
+	t.Setenv(envStorage, "")
+	os.Unsetenv(envStorage)
+	srv := demoServer(t)
+	dir := t.TempDir()
+	named := filepath.Join(dir, "from-the-file")
+	file := sourcesFile(t, fmt.Sprintf("boot:\n  storage: %s\n  sources:\n    - path: %s/\n      keyring: %s\n      selections:\n        - release: noble\n",
+		named, srv.URL, keyringFile(t)))
+	// Dry runs, which write nothing: were the rule broken, a real import
+	// would write to the system's default storage.
+	storageOf := func(args ...string) string {
+		r := cliOK(t, append([]string{"import", "--dry-run", "-o", "json", "--config", file}, args...)...)
+		var res importer.Result
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("%q: %v", r.stdout, err)
+		}
+		return res.Storage
+	}
+	if got := storageOf(); got != named {
+		t.Errorf("storage %q, want the file's %q", got, named)
+	}
+	flag := filepath.Join(dir, "from-the-flag")
+	if got := storageOf("--storage", flag); got != flag {
+		t.Errorf("storage %q, want --storage %q", got, flag)
+	}
+}
+
+// TestLogFormatJSON: --log-format json makes every stderr line a JSON
+// object with a level and a message.
+func TestLogFormatJSON(t *testing.T) {
+	r := cliOK(t, "import", "--config", "testdata/demo/sources.yaml", "--storage", t.TempDir(), "--log-format", "json", "--log-level", "debug", "-o", "json")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("only %d log lines: %q", len(lines), r.stderr)
+	}
+	for _, line := range lines {
+		var rec struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Level == "" || rec.Msg == "" {
+			t.Errorf("not a JSON log record: %q (%v)", line, err)
+		}
 	}
 }
