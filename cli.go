@@ -66,8 +66,8 @@ func storageFlag() cli.Flag {
 
 func networkFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: source.DefaultRegionTimeout, Usage: "HTTP timeout for each attempt: answer headers, and the longest stall in a body"},
-		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: source.DefaultRegionRetries, Usage: "HTTP retries after a failed attempt (region and streams alike)"},
+		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: source.DefaultRegionTimeout, Usage: "wait at most `DURATION` for each HTTP attempt's answer headers, and for any stall in a body"},
+		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: source.DefaultRegionRetries, Usage: "retry a failed HTTP attempt `N` times (region and streams alike)"},
 	}
 }
 
@@ -83,11 +83,11 @@ func importFlags() []cli.Flag {
 
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Value: "text", Usage: "result format: text or json (json: one object on stdout, nothing else)"},
-		&cli.StringFlag{Name: "progress", Category: catOutput, Value: "auto", Usage: "progress bars: auto (when stderr is a terminal), always or never"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Value: "text", Usage: "result `FORMAT`: text or json (json: one object on stdout, nothing else)"},
+		&cli.StringFlag{Name: "progress", Category: catOutput, Value: "auto", Usage: "show progress bars `WHEN`: auto (when stderr is a terminal), always or never"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Category: catOutput, Usage: "print nothing but errors (for cron)"},
-		&cli.StringFlag{Name: "log-level", Category: catOutput, Value: "info", Usage: "debug, info, warn or error"},
-		&cli.StringFlag{Name: "log-format", Category: catOutput, Value: "text", Usage: "log lines on stderr as text or json"},
+		&cli.StringFlag{Name: "log-level", Category: catOutput, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Category: catOutput, Value: "text", Usage: "log lines on stderr in `FORMAT`: text or json"},
 	}
 }
 

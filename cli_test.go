@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -369,6 +370,15 @@ func TestHelp(t *testing.T) {
 	r = cliOK(t, "verify", "--help")
 	if !strings.Contains(r.stdout, "--repair") {
 		t.Errorf("verify --help lacks --repair:\n%s", r.stdout)
+	}
+	// Every flag that takes a value names it (FILE, N, DURATION …), never
+	// urfave's bare "value".
+	bare := regexp.MustCompile(`--[a-z-]+ value\b`)
+	for _, cmd := range []string{"import", "sources", "list", "verify", "cleanup", "version"} {
+		r := cliOK(t, cmd, "--help")
+		if m := bare.FindAllString(r.stdout, -1); m != nil {
+			t.Errorf("%s --help: %v", cmd, m)
+		}
 	}
 }
 
