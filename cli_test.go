@@ -265,7 +265,7 @@ func TestExitCodes(t *testing.T) {
 		{"no sources", []string{"--region-url", emptyRegion.URL(), "--cluster-uuid", cluster, "--storage", empty}, 5, "has no boot sources for cluster " + cluster, ""},
 		{"mirror stalls on metadata", []string{"--config", stallsOnIndex, "--timeout", "300ms", "--retries", "0", "--storage", empty}, 3, "index.sjson: no data for 300ms: the transfer stalled", ""},
 		{"mirror stalls on files", []string{"--config", stallsOnFiles, "--timeout", "300ms", "--retries", "0", "--storage", empty}, 3, "no data for 300ms: the transfer stalled", ""},
-		{"nothing selected", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: focal}]\n"), "--storage", empty}, 5, "no image matches", ""},
+		{"nothing selected", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: focal}]\n"), "--storage", empty}, 5, "no image matches the selections; the streams offer ubuntu/amd64 jammy, noble (stable); ubuntu/arm64 jammy, noble (stable)", ""},
 		{"wrong key", []string{"--config", good, "--keyring", other, "--storage", empty}, 6, "index.sjson", "keyring"},
 		{"locked", []string{"--config", good, "--storage", locked}, 7, "held by another run", "--wait"},
 		{"storage is a file", []string{"--config", good, "--storage", aFile}, 8, aFile, ""},
@@ -441,8 +441,8 @@ func TestRegionKeyNeverShown(t *testing.T) {
 			if strings.Contains(r.stdout+r.stderr, secret) {
 				t.Errorf("the API key's secret was shown:\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
 			}
-			if tt.name == "import, key by flag, text debug log" && !strings.Contains(r.stderr, "retrying the region") {
-				t.Errorf("the retry was not logged, so the test did not look at it: %s", r.stderr)
+			if tt.name == "import, key by flag, text debug log" && (!strings.Contains(r.stderr, "retrying the region") || !strings.Contains(r.stderr, "asking the region")) {
+				t.Errorf("the request and its retry were not logged, so the test did not look at them: %s", r.stderr)
 			}
 		})
 	}
@@ -552,15 +552,26 @@ func TestLegacyStorage(t *testing.T) {
 // TestLogFormatJSON: --log-format json makes every stderr line a JSON
 // object with a level and a message.
 func TestLogFormatJSON(t *testing.T) {
-	r := cliOK(t, "import", "--config", "testdata/demo/sources.yaml", "--storage", t.TempDir(), "--log-format", "json", "--log-level", "debug", "-o", "json")
+	srv := demoServer(t)
+	file := sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble}]\n", srv.URL, keyringFile(t)))
+	r := cliOK(t, "import", "--config", file, "--storage", t.TempDir(), "--log-format", "json", "--log-level", "debug", "-o", "json")
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	if len(lines) < 3 {
 		t.Fatalf("only %d log lines: %q", len(lines), r.stderr)
 	}
+	var gets int
 	for _, line := range lines {
-		var rec struct{ Level, Msg string }
+		var rec struct{ Level, Msg, URL string }
 		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Level == "" || rec.Msg == "" {
 			t.Errorf("not a JSON log record: %q (%v)", line, err)
 		}
+		if rec.Msg == "GET" && rec.URL != "" {
+			gets++
+		}
+	}
+	// --log-level debug shows every request: 2 metadata files, then the
+	// 4 noble amd64 and arm64 files and 2 bootloader archives.
+	if gets < 8 {
+		t.Errorf("debug logged %d requests, want at least 8:\n%s", gets, r.stderr)
 	}
 }

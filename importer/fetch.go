@@ -112,6 +112,7 @@ func (f *fetcher) get(ctx context.Context, rawURL string, offset int64, counter 
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}
+	f.log.Debug("GET", "url", redactString(rawURL), "from", offset)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		cancel()

@@ -2,6 +2,7 @@ package simplestreams
 
 import (
 	"cmp"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -50,12 +51,16 @@ func Select(sources []Stream, log *slog.Logger) ([]BootImage, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	chosen := map[Image]BootImage{}
+	var offered []Image // for the error when nothing is chosen
 	for si, src := range sources {
 		claims := map[Image]claim{}
 		for _, ps := range src.Products {
 			for i := range ps.products {
 				offer(claims, &ps.products[i], ps.ContentID, si, log)
 			}
+		}
+		for im := range claims {
+			offered = append(offered, im)
 		}
 		for im, c := range claims {
 			if _, taken := chosen[im]; taken || !selected(src.Selections, im) {
@@ -65,7 +70,7 @@ func Select(sources []Stream, log *slog.Logger) ([]BootImage, error) {
 		}
 	}
 	if len(chosen) == 0 {
-		return nil, ErrNothingSelected
+		return nil, &NothingSelectedError{Offered: summarize(offered)}
 	}
 	out := make([]BootImage, 0, len(chosen))
 	for _, b := range chosen {
@@ -145,4 +150,50 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 			put(s, claimFanOut)
 		}
 	}
+}
+
+// NothingSelectedError is ErrNothingSelected with what the streams offer,
+// so that the operator can fix the selections without another tool.
+type NothingSelectedError struct {
+	Offered []string // "ubuntu/amd64 jammy, noble (stable)", sorted
+}
+
+func (e *NothingSelectedError) Error() string {
+	if len(e.Offered) == 0 {
+		return ErrNothingSelected.Error() + "; the streams offer no boot images"
+	}
+	const most = 8
+	list := e.Offered
+	more := ""
+	if len(list) > most {
+		more = fmt.Sprintf("; and %d more", len(list)-most)
+		list = list[:most]
+	}
+	return ErrNothingSelected.Error() + "; the streams offer " + strings.Join(list, "; ") + more
+}
+
+func (e *NothingSelectedError) Unwrap() error { return ErrNothingSelected }
+
+// summarize groups images by os, arch and label, listing their releases.
+func summarize(images []Image) []string {
+	type group struct{ os, arch, label string }
+	releases := map[group]map[string]bool{}
+	for _, im := range images {
+		g := group{im.OS, im.Arch, im.Label}
+		if releases[g] == nil {
+			releases[g] = map[string]bool{}
+		}
+		releases[g][im.Release] = true
+	}
+	out := make([]string, 0, len(releases))
+	for g, rels := range releases {
+		names := make([]string, 0, len(rels))
+		for r := range rels {
+			names = append(names, r)
+		}
+		slices.Sort(names)
+		out = append(out, fmt.Sprintf("%s/%s %s (%s)", g.os, g.arch, strings.Join(names, ", "), g.label))
+	}
+	slices.Sort(out)
+	return out
 }

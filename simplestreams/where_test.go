@@ -194,3 +194,23 @@ func TestItemFieldsInherit(t *testing.T) {
 		t.Errorf("items (-want +got):\n%s", d)
 	}
 }
+
+// TestNothingSelectedSaysWhatIsOffered: the error for an empty selection
+// lists what the streams offer, grouped, and is still ErrNothingSelected.
+func TestNothingSelectedSaysWhatIsOffered(t *testing.T) {
+	sha := strings.Repeat("d", 64)
+	prod := func(arch, release string) string {
+		return `"p-` + arch + `-` + release + `": {"arch": "` + arch + `", "release": "` + release + `", "label": "stable", "subarch": "ga", "subarches": "ga,generic",
+			"versions": {"1": {"items": {"k": {"path": "k", "size": 1, "sha256": "` + sha + `"}}}}}`
+	}
+	doc := `{"format": "products:1.0", "products": {` + prod("amd64", "noble") + `, ` + prod("amd64", "jammy") + `, ` + prod("arm64", "noble") + `}}`
+	p, err := ss.ParseProducts([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{Release: "focal"}}}}, nil)
+	want := "no image matches the selections; the streams offer ubuntu/amd64 jammy, noble (stable); ubuntu/arm64 noble (stable)"
+	if !errors.Is(err, ss.ErrNothingSelected) || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}

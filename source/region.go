@@ -298,6 +298,7 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 	if r.key != nil {
 		req.Header.Set("Authorization", r.key.header())
 	}
+	r.opts.Log.Debug("asking the region", "url", u.String())
 	resp, err := r.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
