@@ -219,3 +219,29 @@ func TestCrashSafetyBinary(t *testing.T) {
 	t.Logf("%d trials: %d killed mid-run, %d before the first current; 0 vanished, incomplete or dangling trees; %d/%d re-runs succeeded",
 		trials, killed, absent, recovered, trials)
 }
+
+// TestSystemdUnits: the units in contrib/systemd pass systemd's own check,
+// pointed at the binary just built (skipped where systemd-analyze is
+// missing).
+func TestSystemdUnits(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed")
+	}
+	bin := binary(t)
+	dir := t.TempDir()
+	for _, name := range []string{"maas-import-boot-images.service", "maas-import-boot-images.timer"} {
+		b, err := os.ReadFile(filepath.Join("contrib/systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.ReplaceAll(b, []byte("/usr/local/bin/maas-import-boot-images"), []byte(bin))
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(analyze, "verify", filepath.Join(dir, "maas-import-boot-images.service"), filepath.Join(dir, "maas-import-boot-images.timer")).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
