@@ -22,11 +22,42 @@ func main() {
 	initrd := flag.Int64("initrd", 32<<20, "initrd size")
 	squashfs := flag.Int64("squashfs", 200<<20, "squashfs size")
 	bump := flag.String("bump", "", "give this release a second, newer version")
+	wide := flag.Bool("wide", false, "every kernel of every release on amd64, arm64, ppc64el and s390x, with lowlatency: over 100 images (for the no-op check)")
 	flag.Parse()
-	if err := run(*out, *url, *images, *kernel, *initrd, *squashfs, *bump); err != nil {
+	var err error
+	if *wide {
+		err = runWide(*out, *url, *kernel, *initrd, *squashfs)
+	} else {
+		err = run(*out, *url, *images, *kernel, *initrd, *squashfs, *bump)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "genstream:", err)
 		os.Exit(1)
 	}
+}
+
+// runWide writes a stream whose every image is selected: all the releases
+// streamtest knows, four arches, GA, HWE and lowlatency kernels.
+func runWide(out, url string, kernel, initrd, squashfs int64) error {
+	if out == "" || url == "" {
+		return fmt.Errorf("-out and -url are required")
+	}
+	spec := streamtest.MAAS(streamtest.Options{Releases: []string{"noble", "jammy", "focal", "bionic", "plucky"},
+		Arches: []string{"amd64", "arm64", "ppc64el", "s390x"}, Lowlatency: true, Signed: true,
+		KernelSize: kernel, InitrdSize: initrd, SquashfsSize: squashfs})
+	if _, err := streamtest.Write(out, spec); err != nil {
+		return err
+	}
+	return writeSources(out, url, "    - release: '*'\n")
+}
+
+func writeSources(out, url, selections string) error {
+	keyring := filepath.Join(out, "keyring.gpg")
+	if err := os.WriteFile(keyring, streamtest.Keyring(streamtest.Key()), 0o644); err != nil {
+		return err
+	}
+	sources := fmt.Sprintf("- url: %s\n  keyring: %s\n  selections:\n%s", url, keyring, selections)
+	return os.WriteFile(filepath.Join(out, "sources.yaml"), []byte(sources), 0o644)
 }
 
 func run(out, url string, images int, kernel, initrd, squashfs int64, bump string) error {
@@ -55,12 +86,7 @@ func run(out, url string, images int, kernel, initrd, squashfs int64, bump strin
 	if err != nil {
 		return err
 	}
-	keyring := filepath.Join(out, "keyring.gpg")
-	if err := os.WriteFile(keyring, streamtest.Keyring(streamtest.Key()), 0o644); err != nil {
-		return err
-	}
-	sources := fmt.Sprintf("- url: %s\n  keyring: %s\n  selections:\n    - release: '*'\n      subarches: [ga-24.04, ga-22.04, ga-20.04, ga-18.04, ga-25.04]\n", url, keyring)
-	if err := os.WriteFile(filepath.Join(out, "sources.yaml"), []byte(sources), 0o644); err != nil {
+	if err := writeSources(out, url, "    - release: '*'\n      subarches: [ga-24.04, ga-22.04, ga-20.04, ga-18.04, ga-25.04]\n"); err != nil {
 		return err
 	}
 	var lines []string
