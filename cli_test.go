@@ -575,3 +575,48 @@ func TestLogFormatJSON(t *testing.T) {
 		t.Errorf("debug logged %d requests, want at least 8:\n%s", gets, r.stderr)
 	}
 }
+
+// TestProgress: bars on stderr when it is a terminal (auto) or when asked
+// (always), never under --quiet, --progress never or auto without a
+// terminal. The mirror is slowed down so that the bars are drawn at all.
+func TestProgress(t *testing.T) {
+	files := http.FileServer(http.Dir("testdata/demo"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/streams/") {
+			time.Sleep(400 * time.Millisecond)
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	file := sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble, arches: [amd64]}]\n", srv.URL, keyringFile(t)))
+	tests := []struct {
+		name  string
+		tty   bool
+		args  []string
+		drawn bool
+	}{
+		{"auto on a terminal", true, nil, true},
+		{"auto without a terminal", false, nil, false},
+		{"always without a terminal", false, []string{"--progress", "always"}, true},
+		{"never on a terminal", true, []string{"--progress", "never"}, false},
+		{"quiet on a terminal", true, []string{"--quiet", "--progress", "always"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"maas-import-boot-images", "import", "--config", file, "--storage", t.TempDir(), "--log-level", "error"}, tt.args...)
+			code := run(context.Background(), args, env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }, isTTY: tt.tty})
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			// A bar shows the file's name and its counters, "0.0 b / 64.0 b".
+			drawn := strings.Contains(stderr.String(), "boot-kernel") && strings.Contains(stderr.String(), " / ")
+			if drawn != tt.drawn {
+				t.Errorf("bars drawn: %v, want %v; stderr: %q", drawn, tt.drawn, stderr.String())
+			}
+			if tt.drawn && stdout.Len() == 0 {
+				t.Error("no summary on stdout")
+			}
+		})
+	}
+}

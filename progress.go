@@ -16,8 +16,11 @@ type progressBars struct{ p *mpb.Progress }
 
 var _ importer.Progress = (*progressBars)(nil)
 
+// newProgressBars draws on w. mpb itself stops refreshing when w is not a
+// terminal; the caller has already decided that bars are wanted there
+// (--progress always, or auto on a terminal), so they refresh regardless.
 func newProgressBars(w io.Writer) *progressBars {
-	return &progressBars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32))}
+	return &progressBars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithAutoRefresh())}
 }
 
 func (b *progressBars) Start(name string, size int64) importer.FileProgress {
