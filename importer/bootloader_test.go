@@ -126,15 +126,7 @@ func TestHostileBootloaderArchives(t *testing.T) {
 	}
 	for name, entries := range tests {
 		t.Run(name, func(t *testing.T) {
-			spec := maasSpec("20250101")
-			m := newMirror(t, spec)
-			storage := t.TempDir()
-			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
-			mustRun(t, src, testOptions(storage))
-			before := treeState(t, storage)
-			spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", entries)}
-			m.write(spec)
-			_, err := run(t, src, testOptions(storage))
+			storage, before, err := importArchive(t, entries)
 			if !errors.Is(err, simplestreams.ErrInvalid) && !errors.Is(err, simplestreams.ErrUnsafePath) {
 				t.Fatalf("got %v, want a refusal", err)
 			}
@@ -149,6 +141,23 @@ func TestHostileBootloaderArchives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// importArchive imports a stream without bootloaders, then the same with a
+// pxelinux archive of the given entries. It returns the storage, its state
+// before the second run, and that run's error.
+func importArchive(t *testing.T, entries []streamtest.TarEntry) (storage, before string, err error) {
+	t.Helper()
+	spec := maasSpec("20250101")
+	m := newMirror(t, spec)
+	storage = t.TempDir()
+	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	mustRun(t, src, testOptions(storage))
+	before = treeState(t, storage)
+	spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", entries)}
+	m.write(spec)
+	_, err = run(t, src, testOptions(storage))
+	return storage, before, err
 }
 
 // TestBootloaderCaps: an archive whose members are real but too big, too
@@ -171,15 +180,7 @@ func TestBootloaderCaps(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			spec := maasSpec("20250101")
-			m := newMirror(t, spec)
-			storage := t.TempDir()
-			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
-			mustRun(t, src, testOptions(storage))
-			before := treeState(t, storage)
-			spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", tt.entries)}
-			m.write(spec)
-			_, err := run(t, src, testOptions(storage))
+			storage, before, err := importArchive(t, tt.entries)
 			if tt.msg == "" {
 				if err != nil {
 					t.Fatalf("an archive within the caps: %v", err)
