@@ -45,10 +45,11 @@ const (
 	DefaultRegionRetries = 2
 )
 
-// errRegionBudget is the cause of the deadline on a whole resolve.
+// errRegionBudget is the cause of the deadline on one question (one URL,
+// its retries and their backoff).
 var errRegionBudget = errors.New("region budget spent")
 
-// budget bounds one resolve, retries and backoff included.
+// budget bounds one question to the region, retries and backoff included.
 func (r *regionSource) budget() time.Duration {
 	return r.opts.Timeout * time.Duration(r.opts.Retries+1)
 }
@@ -197,8 +198,6 @@ func (r *regionSource) Resolve(ctx context.Context) (*Config, error) {
 	if r.opts.ClusterUUID != "" {
 		endpoint = "api/1.0/nodegroups/" + url.PathEscape(r.opts.ClusterUUID) + "/boot-sources/"
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, r.budget(), errRegionBudget)
-	defer cancel()
 	var answer []regionSourceJSON
 	if err := r.getJSON(ctx, r.base.ResolveReference(&url.URL{Path: endpoint}), &answer); err != nil {
 		return nil, err
@@ -287,6 +286,8 @@ func fileExists(p string) bool {
 
 // getJSON GETs a region URL and decodes its JSON answer into v.
 func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, r.budget(), errRegionBudget)
+	defer cancel()
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return &Error{Msg: r.describe(), Kind: ErrUsage, Err: err}
@@ -358,7 +359,7 @@ func (r *regionSource) ctxErr(ctx context.Context) error {
 	if context.Cause(ctx) != errRegionBudget {
 		return ctx.Err()
 	}
-	return &Error{Msg: fmt.Sprintf("%s is not reachable: no complete answer within %s (%d attempts of at most %s)", r.describe(), r.budget(), r.opts.Retries+1, r.opts.Timeout),
+	return &Error{Msg: fmt.Sprintf("%s is not reachable: no complete answer within %s (up to %d attempts of at most %s)", r.describe(), r.budget(), r.opts.Retries+1, r.opts.Timeout),
 		Kind: ErrUnreachable, Hint: "check that the region controller is running and that --region-url is right; --timeout and --retries bound the wait"}
 }
 

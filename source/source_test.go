@@ -454,10 +454,10 @@ func TestRegionSilent(t *testing.T) {
 		after   time.Duration // when it is reported
 		msg     string
 	}{
-		{"silent, short timeout", silent, 500 * time.Millisecond, 1500 * time.Millisecond, "no complete answer within 1.5s (3 attempts of at most 500ms)"},
+		{"silent, short timeout", silent, 500 * time.Millisecond, 1500 * time.Millisecond, "no complete answer within 1.5s (up to 3 attempts of at most 500ms)"},
 		// A body that drips is not retried: the first attempt's timeout ends it.
 		{"drip, short timeout", drip, 500 * time.Millisecond, 500 * time.Millisecond, "was not complete within 500ms"},
-		{"silent, defaults", silent, 0, 30 * time.Second, "no complete answer within 30s (3 attempts of at most 10s)"},
+		{"silent, defaults", silent, 0, 30 * time.Second, "no complete answer within 30s (up to 3 attempts of at most 10s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -550,5 +550,29 @@ func TestRegionContentTypes(t *testing.T) {
 				t.Fatalf("Content-Type %q: got %v, %v", ct, cfg, err)
 			}
 		})
+	}
+}
+
+// TestRegionBudgetPerQuestion: the budget bounds each question, not the
+// whole resolve: a region that answers each of several requests in time is
+// not refused because they take longer together.
+func TestRegionBudgetPerQuestion(t *testing.T) {
+	srcs := append(regionSources(), regionSources()...)
+	r := regiontest.New(t, regiontest.Options{Key: key, Sources: srcs, Fault: func(w http.ResponseWriter, r *http.Request) bool {
+		time.Sleep(400 * time.Millisecond)
+		return false
+	}})
+	s, err := source.NewRegion(source.RegionOptions{URL: r.URL(), APIKey: key, Timeout: time.Second, Retries: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three requests (the list, then each source's selections) of 400 ms
+	// each: 1.2 s in all, over the 1 s budget of one question.
+	cfg, err := s.Resolve(context.Background())
+	if err != nil {
+		t.Fatalf("a slow but timely region: %v", err)
+	}
+	if len(cfg.Sources) != 2 || len(r.Requests()) != 3 {
+		t.Errorf("got %d sources from %d requests, want 2 from 3", len(cfg.Sources), len(r.Requests()))
 	}
 }
