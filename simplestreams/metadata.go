@@ -301,11 +301,12 @@ func (rv rawVersion) finish(parent attrs, where string) (version, error) {
 			return version{}, fmt.Errorf("%s: %w", where, err)
 		}
 	}
+	// One version is one image: a version whose items contradict it is
+	// not used (like any incomplete version), an older one may be.
 	for _, ri := range rv.items {
 		for _, k := range identity {
-			if s, ok := ri.attrs[k]; ok && s != v.attrs[k] {
-				return version{}, fmt.Errorf("%w: %s item %s: sets %s %q, its version %q: the items of one version make one image",
-					ErrInvalid, where, truncate(ri.name), k, truncate(s), truncate(v.attrs[k]))
+			if s, ok := ri.attrs[k]; ok && s != v.attrs[k] && v.incomplete == "" {
+				v.incomplete = fmt.Sprintf("item %s sets %s %q, its version %q", truncate(ri.name), k, truncate(s), truncate(v.attrs[k]))
 			}
 		}
 	}
