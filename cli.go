@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, e env) int {
 		return 0
 	}
 	code := exitCode(err)
-	if !st.json {
+	if !st.parsed {
 		// A flag that did not parse stops urfave/cli before --output is
 		// read: the failure object is still owed to a script that asked
 		// for JSON.
@@ -194,22 +194,27 @@ func run(ctx context.Context, args []string, e env) int {
 	return code
 }
 
-// asksForJSON says whether a command line asks for --output json.
+// asksForJSON says whether a command line asks for --output json, the
+// last --output or -o winning as it does when the flags parse.
 func asksForJSON(args []string) bool {
+	json := false
 	for i, a := range args {
 		if a == "--" {
-			return false
+			break
 		}
-		switch a {
-		case "-o", "--o", "-output", "--output":
-			if i+1 < len(args) && args[i+1] == "json" {
-				return true
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || (name != "o" && name != "output") {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				break
 			}
-		case "-o=json", "--o=json", "-output=json", "--output=json":
-			return true
+			value = args[i+1]
 		}
+		json = value == "json"
 	}
-	return false
+	return json
 }
 
 // commandFirst moves the command word to the front of the arguments, so that

@@ -620,3 +620,20 @@ func TestProgress(t *testing.T) {
 		})
 	}
 }
+
+func TestAsksForJSON(t *testing.T) {
+	for args, want := range map[string]bool{
+		"import -o json --bogus":             true,
+		"import --output=json --bogus":       true,
+		"import --output json --output text": false,
+		"import -o text -o=json":             true,
+		"import --bogus":                     false,
+		"import -- -o json":                  false,
+		"import --config x -o":               false,
+		"--jobs x import --log-format json":  false,
+	} {
+		if got := asksForJSON(strings.Fields(args)); got != want {
+			t.Errorf("%q: got %v, want %v", args, got, want)
+		}
+	}
+}

@@ -18,8 +18,9 @@ import (
 
 // state carries what report needs to know about a run that failed.
 type state struct {
-	json  bool
-	quiet bool
+	json   bool
+	quiet  bool
+	parsed bool // the output flags were read (parseOutput ran)
 }
 
 type stateKey struct{}
@@ -43,6 +44,7 @@ func parseOutput(c *cli.Context, e env) (*output, error) {
 	st := stateOf(c)
 	o := &output{quiet: c.Bool("quiet")}
 	st.quiet = o.quiet
+	st.parsed = true
 	switch c.String("output") {
 	case "text":
 	case "json":
