@@ -286,6 +286,11 @@ func TestFaults(t *testing.T) {
 		}), nil, func(t *testing.T, m *mirror, logs string) {
 			// The client gave up on the silent body after --timeout; the
 			// server did not have to end it.
+			// (The handler sees the abort on its own goroutine: give it
+			// a moment.)
+			for i := 0; i < 40 && abortedByClient.Load() == 0; i++ {
+				time.Sleep(50 * time.Millisecond)
+			}
 			if abortedByClient.Load() == 0 {
 				t.Error("no stalled download was aborted by the client")
 			}

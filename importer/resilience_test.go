@@ -35,7 +35,7 @@ func TestTransientFaults(t *testing.T) {
 				}
 				b, _ := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(r.URL.Path)))
 				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-				// 8 pieces 100 ms apart: each gap well under the 300 ms
+				// 8 pieces 100 ms apart: each gap well under the 400 ms
 				// timeout, the whole well over it.
 				for i := 0; i < len(b); i += len(b) / 8 {
 					end := min(i+len(b)/8, len(b))
@@ -89,7 +89,7 @@ func TestTransientFaults(t *testing.T) {
 			opts.Retries = 8
 			opts.Jobs = 1
 			if name == "slow drip" {
-				opts.Timeout = 300 * time.Millisecond
+				opts.Timeout = 400 * time.Millisecond
 			}
 			res, err := run(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}, opts)
 			if err != nil || res.Status != StatusImported {
