@@ -24,6 +24,9 @@ func SelectBootloaders(sources []Stream, imageArches []string, log *slog.Logger)
 		for _, ps := range src.Products {
 			for i := range ps.products {
 				p := &ps.products[i]
+				if !isBootloader(p) {
+					continue // a boot image: Select's business (and its log)
+				}
 				v := newest(p, log)
 				if v == nil || len(v.items) == 0 {
 					continue
@@ -76,4 +79,11 @@ func newest(p *product, log *slog.Logger) *version {
 		log.Debug("skipping incomplete version", "product", p.name, "version", p.versions[i].name, "why", p.versions[i].incomplete)
 	}
 	return nil
+}
+
+// isBootloader says whether a product or one of its versions has a
+// bootloader-type.
+func isBootloader(p *product) bool {
+	return p.attrs["bootloader-type"] != "" ||
+		slices.ContainsFunc(p.versions, func(v version) bool { return v.attrs["bootloader-type"] != "" })
 }

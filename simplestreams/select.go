@@ -96,6 +96,9 @@ func selected(sels []Selection, im Image) bool {
 
 // offer records the images a product claims, keeping the strongest claim.
 func offer(claims map[Image]claim, p *product, contentID string, source int, log *slog.Logger) {
+	if p.attrs["bootloader-type"] != "" {
+		return // a bootloader: SelectBootloaders' business (and its log)
+	}
 	v := newest(p, log)
 	if v == nil {
 		return
