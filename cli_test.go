@@ -50,11 +50,27 @@ func cliOK(t *testing.T, args ...string) result {
 	return r
 }
 
-// demoSources writes a sources file for the demo stream served over HTTP.
-func demoServer(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.FileServer(http.Dir("testdata/demo")))
+// demoServer serves the demo stream over HTTP. A fault, when given, sees
+// each request first and may answer it itself (returning true).
+func demoServer(t *testing.T, fault ...func(w http.ResponseWriter, r *http.Request) bool) *httptest.Server {
+	files := http.FileServer(http.Dir("testdata/demo"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, f := range fault {
+			if f(w, r) {
+				return
+			}
+		}
+		files.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// demoSources writes a sources file for the demo stream served by srv,
+// with the demo keyring and one selection (a YAML flow mapping).
+func demoSources(t *testing.T, srv *httptest.Server, selection string) string {
+	t.Helper()
+	return sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [%s]\n", srv.URL, keyringFile(t), selection))
 }
 
 func sourcesFile(t *testing.T, content string) string {
@@ -191,7 +207,7 @@ func TestExitCodes(t *testing.T) {
 	srv := demoServer(t)
 	cluster := "6b2a1c4e-0000-4000-8000-000000000001"
 	empty := t.TempDir()
-	good := sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble}]\n", srv.URL, keyringFile(t)))
+	good := demoSources(t, srv, "{release: noble}")
 	other := filepath.Join(t.TempDir(), "other.gpg")
 	os.WriteFile(other, streamtest.Keyring(streamtest.OtherKey()), 0o644)
 	aFile := filepath.Join(t.TempDir(), "file")
@@ -221,19 +237,16 @@ func TestExitCodes(t *testing.T) {
 	emptyRegion := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true})
 	// A mirror that sends a few bytes of some files and then nothing.
 	stalling := func(stall func(path string) bool) string {
-		files := http.FileServer(http.Dir("testdata/demo"))
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return demoSources(t, demoServer(t, func(w http.ResponseWriter, r *http.Request) bool {
 			if !stall(r.URL.Path) {
-				files.ServeHTTP(w, r)
-				return
+				return false
 			}
 			w.Header().Set("Content-Length", "100000")
 			w.Write([]byte("-----BEGIN"))
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
-		}))
-		t.Cleanup(srv.Close)
-		return sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble}]\n", srv.URL, keyringFile(t)))
+			return true
+		}), "{release: noble}")
 	}
 	stallsOnIndex := stalling(func(p string) bool { return strings.HasSuffix(p, "index.sjson") })
 	stallsOnFiles := stalling(func(p string) bool { return !strings.HasPrefix(p, "/streams/") })
@@ -265,7 +278,7 @@ func TestExitCodes(t *testing.T) {
 		{"no sources", []string{"--region-url", emptyRegion.URL(), "--cluster-uuid", cluster, "--storage", empty}, 5, "has no boot sources for cluster " + cluster, ""},
 		{"mirror stalls on metadata", []string{"--config", stallsOnIndex, "--timeout", "300ms", "--retries", "0", "--storage", empty}, 3, "index.sjson: no data for 300ms: the transfer stalled", ""},
 		{"mirror stalls on files", []string{"--config", stallsOnFiles, "--timeout", "300ms", "--retries", "0", "--storage", empty}, 3, "no data for 300ms: the transfer stalled", ""},
-		{"nothing selected", []string{"--config", sourcesFile(t, "- url: "+srv.URL+"/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: focal}]\n"), "--storage", empty}, 5, "no image matches the selections; the streams offer ubuntu/amd64 jammy, noble (stable); ubuntu/arm64 jammy, noble (stable)", ""},
+		{"nothing selected", []string{"--config", demoSources(t, srv, "{release: focal}"), "--storage", empty}, 5, "no image matches the selections; the streams offer ubuntu/amd64 jammy, noble (stable); ubuntu/arm64 jammy, noble (stable)", ""},
 		{"wrong key", []string{"--config", good, "--keyring", other, "--storage", empty}, 6, "index.sjson", "keyring"},
 		{"locked", []string{"--config", good, "--storage", locked}, 7, "held by another run", "--wait"},
 		{"storage is a file", []string{"--config", good, "--storage", aFile}, 8, aFile, ""},
@@ -430,7 +443,8 @@ func TestRegionKeyNeverShown(t *testing.T) {
 	}
 	for _, tt := range runs {
 		t.Run(tt.name, func(t *testing.T) {
-			// urfave/cli reads flag environment variables from the process.
+			// In the process environment too: that is where urfave/cli
+			// would find a value to show as a flag's default in --help.
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -553,7 +567,7 @@ func TestLegacyStorage(t *testing.T) {
 // object with a level and a message.
 func TestLogFormatJSON(t *testing.T) {
 	srv := demoServer(t)
-	file := sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble}]\n", srv.URL, keyringFile(t)))
+	file := demoSources(t, srv, "{release: noble}")
 	r := cliOK(t, "import", "--config", file, "--storage", t.TempDir(), "--log-format", "json", "--log-level", "debug", "-o", "json")
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	if len(lines) < 3 {
@@ -580,15 +594,13 @@ func TestLogFormatJSON(t *testing.T) {
 // (always), never under --quiet, --progress never or auto without a
 // terminal. The mirror is slowed down so that the bars are drawn at all.
 func TestProgress(t *testing.T) {
-	files := http.FileServer(http.Dir("testdata/demo"))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := demoServer(t, func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasPrefix(r.URL.Path, "/streams/") {
 			time.Sleep(400 * time.Millisecond)
 		}
-		files.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	file := sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [{release: noble, arches: [amd64]}]\n", srv.URL, keyringFile(t)))
+		return false
+	})
+	file := demoSources(t, srv, "{release: noble, arches: [amd64]}")
 	tests := []struct {
 		name  string
 		tty   bool

@@ -197,6 +197,12 @@ func TestDryRunWritesNothing(t *testing.T) {
 // the right error with current untouched.
 func TestFaults(t *testing.T) {
 	type faultFunc = func(w http.ResponseWriter, r *http.Request) bool
+	// What the fault handlers saw, for the checks; local, so that a run
+	// with -count=N starts each time from nothing.
+	var (
+		retriedEarly    atomic.Value
+		abortedByClient atomic.Int32
+	)
 	onceFor := func(f faultFunc) faultFunc {
 		var mu sync.Mutex
 		hit := map[string]bool{}
@@ -370,11 +376,7 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-var (
-	currentMirror   *mirror
-	retriedEarly    atomic.Value
-	abortedByClient atomic.Int32
-)
+var currentMirror *mirror
 
 // syncBuffer is a bytes.Buffer that concurrent loggers may write.
 type syncBuffer struct {

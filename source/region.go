@@ -38,11 +38,18 @@ type RegionOptions struct {
 }
 
 // Defaults for a region: three attempts of at most 10 s each, with backoff
-// between them. A whole resolve is bounded by Timeout × (Retries+1), so a
-// region that accepts connections and never answers is reported after 30 s.
+// between them. Each question (one URL) is bounded by Timeout × (Retries+1),
+// so a region that accepts connections and never answers is reported after
+// 30 s.
 const (
 	DefaultRegionTimeout = 10 * time.Second
 	DefaultRegionRetries = 2
+)
+
+// Hints shared by several region failures.
+const (
+	hintDown = "check that the region controller is running and that --region-url is right"
+	hintURL  = "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"
 )
 
 // errRegionBudget is the cause of the deadline on one question (one URL,
@@ -306,7 +313,7 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 			return r.ctxErr(ctx)
 		}
 		return &Error{Msg: r.describe() + " is not reachable", Kind: ErrUnreachable, Err: cleanErr(err),
-			Hint: "check that the region controller is running and that --region-url is right"}
+			Hint: hintDown}
 	}
 	defer resp.Body.Close()
 	switch {
@@ -318,10 +325,10 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 			Hint: "check the API key (--api-key, --api-key-file or MAAS_API_KEY): maas apikey --username <admin>"}
 	case resp.StatusCode >= 500:
 		return &Error{Msg: fmt.Sprintf("%s is not reachable: HTTP %d after %d attempts", r.describe(), resp.StatusCode, r.opts.Retries+1), Kind: ErrUnreachable,
-			Hint: "check that the region controller is running and that --region-url is right"}
+			Hint: hintDown}
 	case resp.StatusCode != http.StatusOK:
 		return &Error{Msg: fmt.Sprintf("%s answered HTTP %d for %s", r.describe(), resp.StatusCode, u), Kind: ErrUnreachable,
-			Hint: "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"}
+			Hint: hintURL}
 	}
 	// A login page, a proxy's error page or another service answers 200
 	// too: only a JSON answer is the region's (no Content-Type is let by).
@@ -329,7 +336,7 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return &Error{Msg: fmt.Sprintf("%s answered %q from %s: not the expected JSON", r.describe(), ct, u), Kind: ErrUnreachable,
-				Hint: "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"}
+				Hint: hintURL}
 		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRegionBody+1))
@@ -348,7 +355,7 @@ func (r *regionSource) getJSON(ctx context.Context, u *url.URL, v any) error {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return &Error{Msg: fmt.Sprintf("%s answered something that is not the expected JSON from %s", r.describe(), u), Kind: ErrUnreachable, Err: err,
-			Hint: "check --region-url: it is the MAAS URL, e.g. http://region:5240/MAAS"}
+			Hint: hintURL}
 	}
 	return nil
 }
@@ -360,7 +367,7 @@ func (r *regionSource) ctxErr(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return &Error{Msg: fmt.Sprintf("%s is not reachable: no complete answer within %s (up to %d attempts of at most %s)", r.describe(), r.budget(), r.opts.Retries+1, r.opts.Timeout),
-		Kind: ErrUnreachable, Hint: "check that the region controller is running and that --region-url is right; --timeout and --retries bound the wait"}
+		Kind: ErrUnreachable, Hint: hintDown + "; --timeout and --retries bound the wait"}
 }
 
 // cleanErr drops the request line that url.Error repeats.
