@@ -32,7 +32,7 @@ func matchList(want []string, got string) bool {
 // Claim strengths: how strongly a product claims an image's subarch. The
 // strongest claim wins; a tie goes to the product name that sorts first.
 const (
-	claimOwn     = 3 // the product's own subarch (or subarch-kflavor)
+	claimOwn     = 3 // the product's own subarch (with its flavour, see flavoured)
 	claimGeneric = 2 // "generic", claimed by the release's own GA kernel
 	claimFanOut  = 1 // any other name in subarches
 )
@@ -136,7 +136,7 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 		if own == "" {
 			own = strings.Split(fan, ",")[0]
 		}
-		put(own+"-"+kf, claimOwn)
+		put(flavoured(own, kf), claimOwn)
 		return
 	}
 	if own != "" {
@@ -153,6 +153,22 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 			put(s, claimFanOut)
 		}
 	}
+}
+
+// flavoured names the image of a flavoured kernel (kflavor not generic) as
+// MAAS's region does (src/maasserver/bootresources.py,
+// get_or_create_boot_resource, MAAS 3.4): a ga- or hwe- subarch that does
+// not already contain the flavour gets it, before "-edge" when it ends so;
+// any other subarch is kept. images.maas.io already puts the flavour in the
+// subarch (hwe-22.04-lowlatency), which is then kept as it is.
+func flavoured(subarch, kflavor string) string {
+	if !strings.Contains(subarch, "ga-") && !strings.Contains(subarch, "hwe-") || strings.Contains(subarch, kflavor) {
+		return subarch
+	}
+	if base, ok := strings.CutSuffix(subarch, "-edge"); ok {
+		return base + "-" + kflavor + "-edge"
+	}
+	return subarch + "-" + kflavor
 }
 
 // NothingSelectedError is ErrNothingSelected with what the streams offer,

@@ -211,7 +211,7 @@ func TestSelectRules(t *testing.T) {
 		{Name: "p-h-nosubarch", Attrs: map[string]any{"arch": "amd64", "release": "jammy", "label": "stable"}, Versions: item("h")},
 	}
 	want := []string{
-		"centos/amd64/generic-rt/centos9/stable=p-d-centos",
+		"centos/amd64/generic/centos9/stable=p-d-centos", // no ga-/hwe-: no flavour (MAAS's region rule)
 		"ubuntu/amd64/extra/jammy/stable=p-a-hwe",
 		"ubuntu/amd64/ga-22.04/jammy/stable=p-b-ga",
 		"ubuntu/amd64/generic/jammy/stable=p-b-ga",
@@ -238,6 +238,39 @@ func TestSelectRules(t *testing.T) {
 		if d := cmp.Diff(want, names); d != "" {
 			t.Fatalf("round %d (-want +got):\n%s", round, d)
 		}
+	}
+}
+
+// TestFlavourRule: a flavoured kernel's image is named as MAAS's region
+// names it (SPEC §3.4), whether or not the stream's subarch carries the
+// flavour already, as images.maas.io's does.
+func TestFlavourRule(t *testing.T) {
+	tests := []struct{ subarch, kflavor, want string }{
+		{"ga-22.04", "lowlatency", "ga-22.04-lowlatency"},
+		{"hwe-22.04-lowlatency", "lowlatency", "hwe-22.04-lowlatency"}, // images.maas.io's shape
+		{"hwe-22.04-edge", "lowlatency", "hwe-22.04-lowlatency-edge"},
+		{"hwe-22.04-lowlatency-edge", "lowlatency", "hwe-22.04-lowlatency-edge"},
+		{"hwe-t", "lowlatency", "hwe-t-lowlatency"},
+		{"generic", "lowlatency", "generic"}, // neither ga- nor hwe-: kept
+		{"hwe-22.04", "generic", "hwe-22.04"},
+		{"ga-24.04", "", "ga-24.04"}, // no kflavor
+	}
+	for _, tt := range tests {
+		t.Run(tt.subarch+"+"+tt.kflavor, func(t *testing.T) {
+			attrs := map[string]any{"arch": "amd64", "release": "jammy", "label": "stable", "subarch": tt.subarch}
+			if tt.kflavor != "" {
+				attrs["kflavor"] = tt.kflavor
+			}
+			p := products(t, streamtest.Spec{Products: []streamtest.Product{{Name: "p", Attrs: attrs,
+				Versions: []streamtest.Version{{Name: "1", Items: []streamtest.Item{{Name: "boot-kernel", Path: "k", Size: 1}}}}}}})
+			got, err := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Subarch != tt.want {
+				t.Fatalf("got %v, want one image with subarch %s", imageNames(got), tt.want)
+			}
+		})
 	}
 }
 

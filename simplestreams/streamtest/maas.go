@@ -7,7 +7,8 @@ import (
 
 // Options describe a MAAS-v3-shaped stream: for every release and arch, a GA
 // kernel product (subarch ga-<version>, claiming generic), an HWE kernel
-// product, optionally a lowlatency flavour of the GA kernel, and one
+// product, optionally a lowlatency flavour of the GA kernel (its subarch
+// ga-<version>-lowlatency carries the flavour, as on images.maas.io), and one
 // squashfs with its manifest shared by all of them.
 type Options struct {
 	Releases     []string // default noble
@@ -66,20 +67,18 @@ func MAAS(o Options) Spec {
 				{"hwe-" + ver, "generic", strings.Join([]string{"generic", "hwe-" + ver}, ",")},
 			}
 			if o.Lowlatency {
-				kernels = append(kernels, struct{ subarch, kflavor, subarches string }{"ga-" + ver, "lowlatency", "ga-" + ver})
+				// As on images.maas.io, the subarch carries the flavour.
+				kernels = append(kernels, struct{ subarch, kflavor, subarches string }{"ga-" + ver + "-lowlatency", "lowlatency", "ga-" + ver + "-lowlatency"})
 			}
 			for _, k := range kernels {
 				name := fmt.Sprintf("com.ubuntu.maas.%s:v3:boot:%s:%s:%s", o.Label, ver, arch, k.subarch)
-				if k.kflavor != "generic" {
-					name += "-" + k.kflavor
-				}
 				p := Product{Name: name, Attrs: map[string]any{
 					"arch": arch, "kflavor": k.kflavor, "krel": rel, "label": o.Label, "os": "ubuntu",
 					"release": rel, "subarch": k.subarch, "subarches": k.subarches, "version": ver,
 				}}
 				for _, v := range o.Versions {
 					dir := fmt.Sprintf("%s/%s/%s", rel, arch, v)
-					kdir := fmt.Sprintf("%s/%s/%s", dir, k.subarch, k.kflavor)
+					kdir := fmt.Sprintf("%s/%s/%s", dir, strings.TrimSuffix(k.subarch, "-"+k.kflavor), k.kflavor)
 					p.Versions = append(p.Versions, Version{Name: v, Items: []Item{
 						{Name: "boot-kernel", FType: "boot-kernel", Path: kdir + "/boot-kernel", Size: o.KernelSize},
 						{Name: "boot-initrd", FType: "boot-initrd", Path: kdir + "/boot-initrd", Size: o.InitrdSize},
