@@ -45,6 +45,29 @@ func ParseKeyring(name string, data []byte) (*Keyring, error) {
 	return &Keyring{name: name, entries: el}, nil
 }
 
+// Key is one public key of a keyring, as a person would check it.
+type Key struct {
+	Fingerprint string // upper-case hex, no spaces
+	KeyID       string // the long key id (16 hex digits), as signatures name it
+	UserID      string // the primary user id, or "" when the key has none
+}
+
+// Keys lists the keyring's public keys in keyring order.
+func (k *Keyring) Keys() []Key {
+	if k == nil {
+		return nil
+	}
+	out := make([]Key, 0, len(k.entries))
+	for _, e := range k.entries {
+		key := Key{Fingerprint: fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), KeyID: e.PrimaryKey.KeyIdString()}
+		if id := e.PrimaryIdentity(); id != nil {
+			key.UserID = id.Name
+		}
+		out = append(out, key)
+	}
+	return out
+}
+
 // Verify checks a clear-signed message against the keyring and returns its
 // body. name (a URL or path) is used in errors. Every failure is a
 // *SignatureError: not a clear-signed message, an unknown, expired or
