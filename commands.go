@@ -280,7 +280,7 @@ func cmdSources(c *cli.Context, e env) error {
 	if o.json {
 		format = "json"
 	}
-	b, err := source.Marshal(cfg, format)
+	b, err := source.Marshal(cfg, format, o.log)
 	if err != nil {
 		return err
 	}

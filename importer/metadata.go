@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"slices"
 
 	"maas-import-boot-images/simplestreams"
@@ -47,7 +47,7 @@ func loadSource(ctx context.Context, f *fetcher, src source.BootSource, opts Opt
 	}
 	var kr *simplestreams.Keyring
 	if loc.Signed() && !opts.InsecureSkipVerify {
-		if kr, err = keyring(src); err != nil {
+		if kr, err = keyring(src, opts.Log); err != nil {
 			return loc, nil, err
 		}
 	}
@@ -106,17 +106,13 @@ func loadSource(ctx context.Context, f *fetcher, src source.BootSource, opts Opt
 
 func isSigned(p string) bool { return len(p) > 6 && p[len(p)-6:] == ".sjson" }
 
-// keyring reads the source's keyring: its keyring_data, else its file.
-func keyring(src source.BootSource) (*simplestreams.Keyring, error) {
-	if len(src.KeyringData) > 0 {
-		return simplestreams.ParseKeyring("keyring_data of "+redactString(src.URL), src.KeyringData)
+// keyring reads the source's keys (source.LoadKeyring: its keyring_data,
+// its keyring file, or the built-in Ubuntu keys for a missing
+// DefaultKeyring). A keyring that cannot be read is ErrKeyring.
+func keyring(src source.BootSource, log *slog.Logger) (*simplestreams.Keyring, error) {
+	kr, _, err := src.LoadKeyring(log)
+	if errors.Is(err, source.ErrConfig) {
+		return nil, fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
-	if src.Keyring == "" {
-		return nil, fmt.Errorf("%w: source %s is signed but has no keyring (give one with --keyring)", ErrKeyring, redactString(src.URL))
-	}
-	b, err := os.ReadFile(src.Keyring)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeyring, err)
-	}
-	return simplestreams.ParseKeyring(src.Keyring, b)
+	return kr, err
 }

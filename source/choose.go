@@ -144,7 +144,12 @@ type listSelection struct {
 
 // Marshal prints the sources in the MAAS 1.6+ list shape, as YAML or JSON
 // (format "yaml" or "json"), so that NewFile reads them back the same.
-func Marshal(cfg *Config, format string) ([]byte, error) {
+// It reads each signed source's keyring to say which keys it uses: in a
+// comment above the source (YAML only), and with LoadKeyring's info line
+// on log (nil: discard) when the built-in Ubuntu keys stand in for
+// DefaultKeyring. A keyring that cannot be read fails nothing here; the
+// comment says so.
+func Marshal(cfg *Config, format string, log *slog.Logger) ([]byte, error) {
 	star := func(s string) string {
 		if s == "" {
 			return "*"
@@ -158,7 +163,9 @@ func Marshal(cfg *Config, format string) ([]byte, error) {
 		return l
 	}
 	out := []listSource{}
+	var comments []string
 	for _, s := range cfg.Sources {
+		comments = append(comments, keysComment(s, log))
 		ls := listSource{URL: s.URL, Keyring: s.Keyring, Selections: []listSelection{}}
 		if len(s.KeyringData) > 0 {
 			ls.KeyringData, ls.Keyring = base64.StdEncoding.EncodeToString(s.KeyringData), ""
@@ -174,7 +181,15 @@ func Marshal(cfg *Config, format string) ([]byte, error) {
 		b, err := json.MarshalIndent(out, "", "  ")
 		return append(b, '\n'), err
 	case "yaml":
-		b, err := yaml.Marshal(out)
+		var doc yaml.Node
+		if err := doc.Encode(out); err != nil {
+			return nil, err
+		}
+		for i, n := range doc.Content {
+			// One line: a comment line break would end the comment.
+			n.HeadComment = "# " + strings.Join(strings.Fields(comments[i]), " ")
+		}
+		b, err := yaml.Marshal(&doc)
 		if err != nil {
 			return nil, err
 		}

@@ -249,7 +249,9 @@ func (r *regionSource) convert(ctx context.Context, i int, a regionSourceJSON) (
 			return s, garbage("keyring_data is not base64")
 		}
 		s.KeyringData = b
-	case a.KeyringFilename != "" && fileExists(a.KeyringFilename):
+	case a.KeyringFilename != "" && (fileExists(a.KeyringFilename) || a.KeyringFilename == DefaultKeyring):
+		// What MAAS regions name for images.maas.io is never missing:
+		// the built-in Ubuntu keys stand in for it (LoadKeyring).
 		s.Keyring = a.KeyringFilename
 	case !strings.HasSuffix(a.URL, ".json"):
 		msg := fmt.Sprintf("boot source %s from %s is signed, but the region sent no keyring_data", a.URL, r.describe())

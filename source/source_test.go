@@ -111,7 +111,7 @@ func TestSharedSuite(t *testing.T) {
 			}
 			// Round trip through the sources command's output.
 			for _, format := range []string{"yaml", "json"} {
-				out, err := source.Marshal(cfg, format)
+				out, err := source.Marshal(cfg, format, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
