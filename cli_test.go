@@ -101,8 +101,8 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("stdout is not one JSON object: %q", r.stdout)
 	}
-	// 6 boot images and 2 bootloaders; 10 image files and 2 archives
-	if res.Status != "imported" || len(res.Images) != 8 || res.Files.Downloaded != 12 {
+	// 6 boot images and 2 bootloaders; 10 image files and 4 archives
+	if res.Status != "imported" || len(res.Images) != 8 || res.Files.Downloaded != 14 {
 		t.Fatalf("got %+v", res)
 	}
 	for _, key := range []string{`"duration_seconds":`, `"bytes":{"total":`, `"reused":0`} {
@@ -112,7 +112,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	}
 	// Flags before the command, text output: unchanged.
 	r = cliOK(t, "--storage", storage, "--config", "testdata/demo/sources.yaml", "import")
-	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot+" is current, 6 images and 2 bootloaders, 12 files") {
+	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot+" is current, 6 images and 2 bootloaders, 14 files") {
 		t.Errorf("second import printed %q", r.stdout)
 	}
 	r = cliOK(t, "list", "--storage", storage)
@@ -161,7 +161,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
 	r := cliOK(t, "import", "--dry-run", "--config", "testdata/demo/sources.yaml", "--storage", storage)
-	if !strings.Contains(r.stdout, "dry run: 6 images and 2 bootloaders selected") || !strings.Contains(r.stdout, "would download 12 of 12 files") {
+	if !strings.Contains(r.stdout, "dry run: 6 images and 2 bootloaders selected") || !strings.Contains(r.stdout, "would download 14 of 14 files") {
 		t.Errorf("dry run printed %q", r.stdout)
 	}
 	if _, err := os.Stat(storage); !os.IsNotExist(err) {

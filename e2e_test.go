@@ -19,7 +19,8 @@ import (
 
 // TestEndToEndTFTP builds the static binary, imports the demo stream from a
 // local HTTP server, serves <storage>/current with a real tftpd-hpa on
-// 127.0.0.1 and fetches files through it with the tftp-hpa client.
+// 127.0.0.1 and fetches through it, with the tftp-hpa client, what a machine
+// booting from a MAAS rack asks for.
 //
 // It runs when MAAS_E2E is set (.ci/run sets MAAS_E2E=require, which turns a
 // missing tftpd or tftp into a failure instead of a skip).
@@ -108,22 +109,46 @@ func TestEndToEndTFTP(t *testing.T) {
 
 	im := res.Images[0] // boot images come before bootloaders
 	imageDir := strings.Join([]string{im.OS, im.Arch, im.Subarch, im.Release, im.Label}, "/")
-	for _, name := range []string{imageDir + "/boot-kernel", imageDir + "/boot-initrd", "bootloader/pxe/i386/pxelinux.0", "bootloader/uefi/amd64/bootx64.efi"} {
-		want, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
-		if err != nil {
-			t.Fatalf("the tree has no %s: %v", name, err)
-		}
+	for _, name := range []string{imageDir + "/boot-kernel", imageDir + "/boot-initrd"} {
 		got := tftpGet(t, tftp, port, name, filepath.Join(dir, "got"))
-		if !bytes.Equal(got, want) {
-			t.Fatalf("tftp %s: got %d bytes that differ from the %d in the tree", name, len(got), len(want))
-		}
-		if !strings.HasPrefix(name, "bootloader/") && demoFile(t, want) == "" {
-			t.Fatalf("tftp %s: the bytes match no file of the demo stream", name)
-		}
-		if strings.HasPrefix(name, "bootloader/") && !bytes.Contains(want, []byte("20250709")) {
-			t.Fatalf("tftp %s: %q is not the demo's bootloader", name, want)
+		if want := readTree(t, root, name); !bytes.Equal(got, want) || demoFile(t, got) == "" {
+			t.Fatalf("tftp %s: got %d bytes, want the %d of the demo stream's file", name, len(got), len(want))
 		}
 	}
+	// What a MAAS 2.x–3.4 rack's DHCP hands out and its boot methods load,
+	// from the top of the root (SPEC §4.1), each with the bytes of the
+	// bootloader member it names; and a module that pxelinux finds only
+	// through its syslinux/ search path.
+	for name, member := range map[string]string{
+		"lpxelinux.0":       "bootloader/pxe/i386/lpxelinux.0",
+		"pxelinux.0":        "bootloader/pxe/i386/lpxelinux.0",
+		"ldlinux.c32":       "bootloader/pxe/i386/ldlinux.c32",
+		"syslinux/menu.c32": "bootloader/pxe/i386/menu.c32",
+		"bootx64.efi":       "bootloader/uefi/amd64/bootx64.efi",
+		"grubx64.efi":       "bootloader/uefi/amd64/grubx64.efi",
+		"bootaa64.efi":      "bootloader/uefi/arm64/bootaa64.efi",
+		"grubaa64.efi":      "bootloader/uefi/arm64/grubaa64.efi",
+	} {
+		got := tftpGet(t, tftp, port, name, filepath.Join(dir, "got"))
+		want := readTree(t, root, member)
+		if !bytes.Equal(got, want) || !bytes.Contains(got, []byte("20250709")) {
+			t.Fatalf("tftp %s: got %q, want %s of the demo's bootloaders (%q)", name, got, member, want)
+		}
+	}
+	if got := tftpGet(t, tftp, port, "grub/grub.cfg", filepath.Join(dir, "got")); !bytes.Contains(got, []byte("configfile /grub/grub.cfg-${net_default_mac}\n")) ||
+		!bytes.Contains(got, []byte("configfile /grub/grub.cfg-default-${grub_cpu}\n")) {
+		t.Fatalf("tftp grub/grub.cfg: got %q, want MAAS's GRUB pre-loader", got)
+	}
+}
+
+// readTree reads a file of the served tree.
+func readTree(t *testing.T, root, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatalf("the tree has no %s: %v", name, err)
+	}
+	return b
 }
 
 // tftpGet fetches name over TFTP, retrying while the daemon starts.

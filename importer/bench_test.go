@@ -131,12 +131,20 @@ func BenchmarkUnchanged(b *testing.B) {
 	st := storage(b.TempDir())
 	fillCache(b, st, ims)
 	meta := encodeMeta(ims)
-	if _, err := st.publish(context.Background(), ims, nil, nil, meta); err != nil {
+	t, err := st.snapshotTree(ims, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.publish(context.Background(), t, meta); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, ok := st.unchanged(ims, nil, nil, encodeMeta(ims)); !ok {
+		t, err := st.snapshotTree(ims, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, ok := st.unchanged(t, encodeMeta(ims)); !ok {
 			b.Fatal("changed")
 		}
 	}

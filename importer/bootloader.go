@@ -42,14 +42,22 @@ const archivesDir = ".bootloader-archives"
 
 func manifestName(archiveSHA string) string { return archiveSHA + ".members" }
 
-// bootloaderArchive returns the archive item of a bootloader.
-func bootloaderArchive(b simplestreams.BootImage) (simplestreams.Item, error) {
-	for _, it := range b.Items {
-		if strings.HasSuffix(it.Path, ".tar.xz") {
-			return it, nil
+// bootloaderArchives returns every archive.tar.xz item of a bootloader, in
+// item-name order: images.maas.io ships the UEFI bootloaders as two
+// archives in one version (grub2-signed and shim-signed), and MAAS unpacks
+// every one (src/provisioningserver/import_images/download_resources.py,
+// insert_item, MAAS 3.4).
+func bootloaderArchives(b simplestreams.BootImage) ([]simplestreams.Item, error) {
+	var out []simplestreams.Item
+	for _, it := range b.Items { // sorted by name
+		if it.FType == "archive.tar.xz" || strings.HasSuffix(it.Path, ".tar.xz") {
+			out = append(out, it)
 		}
 	}
-	return simplestreams.Item{}, fmt.Errorf("%w: bootloader %s has no .tar.xz item", simplestreams.ErrInvalid, b.ProductName)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: bootloader %s has no archive.tar.xz item", simplestreams.ErrInvalid, b.ProductName)
+	}
+	return out, nil
 }
 
 // manifest reads the member list of an extracted archive, and reports
@@ -71,31 +79,35 @@ func (s storage) manifest(archiveSHA string) ([]member, bool) {
 	return ms, true
 }
 
-// bootloaderMembers returns the members of every bootloader, extracting an
-// archive into the cache unless an earlier run did.
+// bootloaderMembers returns the members of every archive of every
+// bootloader, by the archive's sha256, extracting an archive into the
+// cache unless an earlier run did. Without extract, it reports false as
+// soon as one archive has not been extracted.
 func (s storage) bootloaderMembers(ctx context.Context, bls []simplestreams.BootImage, extract bool) (map[string][]member, bool, error) {
 	out := map[string][]member{}
 	for _, b := range bls {
-		it, err := bootloaderArchive(b)
+		archives, err := bootloaderArchives(b)
 		if err != nil {
 			return nil, false, err
 		}
-		if _, done := out[it.SHA256]; done {
-			continue
+		for _, it := range archives {
+			if _, done := out[it.SHA256]; done {
+				continue
+			}
+			ms, ok := s.manifest(it.SHA256)
+			if !ok {
+				if !extract {
+					return nil, false, nil
+				}
+				if err := ctx.Err(); err != nil {
+					return nil, false, err
+				}
+				if ms, err = s.extract(it); err != nil {
+					return nil, false, fmt.Errorf("bootloader %s: %w", b.ProductName, err)
+				}
+			}
+			out[it.SHA256] = ms
 		}
-		ms, ok := s.manifest(it.SHA256)
-		if !ok {
-			if !extract {
-				return nil, false, nil
-			}
-			if err := ctx.Err(); err != nil {
-				return nil, false, err
-			}
-			if ms, err = s.extract(it); err != nil {
-				return nil, false, fmt.Errorf("bootloader %s: %w", b.ProductName, err)
-			}
-		}
-		out[it.SHA256] = ms
 	}
 	return out, true, nil
 }
@@ -138,6 +150,12 @@ func (s storage) extract(it simplestreams.Item) ([]member, error) {
 		}
 		if err := simplestreams.CheckPath(name); err != nil {
 			return nil, fmt.Errorf("archive %s: member: %w", it.Path, err)
+		}
+		if strings.Count(name, "/") > 1 {
+			// MAAS's bootloader archives are at most one directory
+			// deep (x.efi, grub/x.mod), and so is what a rack serves
+			// (SPEC §4.1).
+			return nil, bad("member %s is more than one directory deep: refused", name)
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:

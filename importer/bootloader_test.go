@@ -27,11 +27,16 @@ func TestBootloaders(t *testing.T) {
 	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	res := mustRun(t, src, testOptions(storage))
 	cur := filepath.Join(storage, "current")
+	// Both archives of each version land: pxelinux and syslinux-common,
+	// grub2-signed and shim-signed.
 	for rel, want := range map[string]string{
+		"bootloader/pxe/i386/lpxelinux.0":             "lpxelinux 20250101\n",
 		"bootloader/pxe/i386/pxelinux.0":              "pxelinux 20250101\n",
 		"bootloader/pxe/i386/ldlinux.c32":             "ldlinux 20250101\n",
-		"bootloader/uefi/amd64/bootx64.efi":           "shim 20250101\n",
-		"bootloader/uefi/amd64/grub/x86_64-efi.txt":   "modules\n",
+		"bootloader/pxe/i386/menu.c32":                "menu 20250101\n",
+		"bootloader/uefi/amd64/bootx64.efi":           "shim amd64 20250101\n",
+		"bootloader/uefi/amd64/grubx64.efi":           "grub amd64 20250101\n",
+		"bootloader/uefi/amd64/grub/x86_64-efi.txt":   "modules 20250101\n",
 		"ubuntu/amd64/ga-24.04/noble/stable/squashfs": "",
 	} {
 		b, err := os.ReadFile(filepath.Join(cur, rel))
@@ -83,8 +88,8 @@ func TestBootloaders(t *testing.T) {
 	// A new image version with the same bootloaders: the archives are
 	// neither fetched nor extracted again.
 	manifests, _ := filepath.Glob(filepath.Join(storage, "cache", "*.members"))
-	if len(manifests) != 2 {
-		t.Fatalf("got %d member lists in the cache, want 2", len(manifests))
+	if len(manifests) != 4 {
+		t.Fatalf("got %d member lists in the cache, want 4 (two archives for pxe, two for uefi)", len(manifests))
 	}
 	before, _ := os.Stat(manifests[0])
 	m.write(bootSpec("20250101", "20250202"))
@@ -123,6 +128,7 @@ func TestHostileBootloaderArchives(t *testing.T) {
 		"huge member":    {{Name: "big", Body: []byte("tiny"), Size: 1 << 30}},
 		"truncated":      {{Name: "short", Body: []byte("tiny"), Size: 4096}},
 		"duplicate name": {{Name: "a", Body: []byte("1")}, {Name: "a", Body: []byte("2")}},
+		"too deep":       {{Name: "grub", Typeflag: tar.TypeDir}, {Name: "grub/x86_64-efi/normal.mod", Body: []byte("x")}},
 	}
 	for name, entries := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -154,7 +160,7 @@ func importArchive(t *testing.T, entries []streamtest.TarEntry) (storage, before
 	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	mustRun(t, src, testOptions(storage))
 	before = treeState(t, storage)
-	spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", entries)}
+	spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", streamtest.Archive{Name: "pxelinux", Members: entries})}
 	m.write(spec)
 	_, err = run(t, src, testOptions(storage))
 	return storage, before, err

@@ -198,7 +198,14 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 		if err != nil {
 			return nil, err
 		}
-		if snap, same := st.unchanged(images, bls, members, meta); ok && same {
+		var t *tree
+		if ok {
+			if t, err = st.snapshotTree(images, bls, members); err != nil {
+				return nil, err
+			}
+		}
+		if snap, same := st.unchanged(t, meta); same {
+			logWarnings(opts.Log, t)
 			res.Snapshot = snap
 			now := time.Now()
 			metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
@@ -225,15 +232,23 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	// Each file, downloaded or unpacked from a bootloader archive, was
-	// synced before its rename; one sync of the directory makes all the
-	// renames durable before the snapshot links them.
+	t, err := st.snapshotTree(images, bls, members)
+	if err != nil {
+		return nil, err
+	}
+	logWarnings(opts.Log, t)
+	if err := st.storeGenerated(t); err != nil {
+		return nil, err
+	}
+	// Each file, downloaded, unpacked from a bootloader archive or
+	// generated, was synced before its rename; one sync of the directory
+	// makes all the renames durable before the snapshot links them.
 	if len(missing) > 0 || len(bls) > 0 {
 		if err := syncDir(st.cache()); err != nil {
 			return nil, err
 		}
 	}
-	snap, err := st.publish(ctx, images, bls, members, meta)
+	snap, err := st.publish(ctx, t, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +264,12 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 func (s storage) cleanupAfter(opts Options, parts bool) {
 	if _, err := s.cleanup(opts.Keep, false, parts, opts.Log); err != nil {
 		opts.Log.Warn("cleaning up after the import failed; current is complete", "err", err)
+	}
+}
+
+func logWarnings(log *slog.Logger, t *tree) {
+	for _, w := range t.warnings {
+		log.Warn(w)
 	}
 }
 

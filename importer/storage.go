@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -119,20 +118,21 @@ func imageDir(im simplestreams.BootImage) string {
 	return filepath.Join(im.OS, im.Arch, im.Subarch, im.Release, im.Label)
 }
 
-// unchanged reports whether current already is the tree of these images
-// and bootloaders: the same maas.meta, every file present with its size as
-// the same inode as its cache file. It reads no file contents but
-// maas.meta.
-func (s storage) unchanged(images, bls []simplestreams.BootImage, members map[string][]member, meta []byte) (string, bool) {
+// unchanged reports whether current already is this tree (nil: a tree
+// whose bootloaders are not unpacked yet, never unchanged): the same
+// maas.meta, every file present with its size as the same inode as its
+// cache file, every symlink pointing where it should. It reads no file
+// contents but maas.meta.
+func (s storage) unchanged(t *tree, meta []byte) (string, bool) {
 	snap := s.currentSnapshot()
-	if snap == "" {
+	if t == nil || snap == "" {
 		return "", false
 	}
 	old, err := os.ReadFile(s.path(snap, metaName))
 	if err != nil || !bytes.Equal(old, meta) {
 		return "", false
 	}
-	for _, l := range s.links(images, bls, members) {
+	for _, l := range t.links {
 		fi, err := os.Lstat(filepath.Join(s.path(snap), l.rel))
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() != l.size {
 			return "", false
@@ -142,54 +142,18 @@ func (s storage) unchanged(images, bls []simplestreams.BootImage, members map[st
 			return "", false
 		}
 	}
+	for _, sl := range t.symlinks {
+		if target, err := os.Readlink(filepath.Join(s.path(snap), sl.rel)); err != nil || target != sl.target {
+			return "", false
+		}
+	}
 	return snap, true
 }
 
-// link is one file of a snapshot: its path relative to the snapshot and
-// the cache file it is a link of.
-type link struct {
-	rel       string
-	cacheName string
-	size      int64
-}
-
-// links lists the files of the snapshot of these images and bootloaders.
-// An item whose base name repeats within one image is linked once: the
-// first by item name.
-func (s storage) links(images, bls []simplestreams.BootImage, members map[string][]member) []link {
-	var out []link
-	seen := map[string]bool{}
-	add := func(l link) {
-		if !seen[l.rel] {
-			seen[l.rel] = true
-			out = append(out, l)
-		}
-	}
-	for _, im := range images {
-		for _, it := range im.Items {
-			add(link{filepath.Join(imageDir(im), path.Base(it.Path)), it.SHA256, it.Size})
-		}
-	}
-	for _, b := range bls {
-		it, err := bootloaderArchive(b)
-		if err != nil {
-			continue
-		}
-		add(link{filepath.Join(archivesDir, it.SHA256), it.SHA256, it.Size})
-		if fi, err := os.Stat(filepath.Join(s.cache(), manifestName(it.SHA256))); err == nil {
-			add(link{filepath.Join(archivesDir, manifestName(it.SHA256)), manifestName(it.SHA256), fi.Size()})
-		}
-		for _, m := range members[it.SHA256] {
-			add(link{filepath.Join("bootloader", b.Bootloader, b.Arch, filepath.FromSlash(m.Name)), m.SHA256, m.Size})
-		}
-	}
-	return out
-}
-
-// publish builds a snapshot of the images under a temporary name, syncs
+// publish builds a snapshot of the tree under a temporary name, syncs
 // it, renames it into place and switches current to it. On error the
 // temporary tree is removed and current is untouched.
-func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootImage, members map[string][]member, meta []byte) (snap string, err error) {
+func (s storage) publish(ctx context.Context, t *tree, meta []byte) (snap string, err error) {
 	tmp := s.path(tmpPrefix + snapshotPrefix + randomSuffix())
 	defer func() {
 		if err != nil {
@@ -201,7 +165,7 @@ func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootIm
 	}
 	dirs := []string{tmp}
 	made := map[string]bool{tmp: true}
-	for i, l := range s.links(images, bls, members) {
+	for i, l := range t.links {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return "", fmt.Errorf("import interrupted: %w", err)
@@ -224,6 +188,15 @@ func (s storage) publish(ctx context.Context, images, bls []simplestreams.BootIm
 			return "", fsErr("linking", dst, err)
 		}
 		if err := os.Link(filepath.Join(s.cache(), l.cacheName), dst); err != nil {
+			return "", fsErr("linking", dst, err)
+		}
+	}
+	for _, sl := range t.symlinks {
+		dst := filepath.Join(tmp, sl.rel)
+		if err := fault("link", dst); err != nil {
+			return "", fsErr("linking", dst, err)
+		}
+		if err := os.Symlink(sl.target, dst); err != nil {
 			return "", fsErr("linking", dst, err)
 		}
 	}

@@ -112,6 +112,13 @@ func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logge
 			switch {
 			case d.IsDir() || rel == metaName:
 				return nil
+			case d.Type()&fs.ModeSymlink != 0:
+				// Only pxelinux's module directory (SPEC §4.1).
+				target, err := os.Readlink(p)
+				if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
+					res.Problems = append(res.Problems, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
+				}
+				return nil
 			case !d.Type().IsRegular():
 				res.Problems = append(res.Problems, fmt.Sprintf("%s/%s: not a regular file", snap, rel))
 				return nil

@@ -396,15 +396,24 @@ func TestParseEscapes(t *testing.T) {
 
 func TestSelectBootloaders(t *testing.T) {
 	spec := streamtest.Spec{Products: streamtest.Bootloaders("20250101")}
-	spec.Products = append(spec.Products, streamtest.Bootloader("pxelinux", "pxe", "i386", "i386,amd64", "20240101", nil))
+	spec.Products = append(spec.Products, streamtest.Bootloader("pxelinux", "pxe", "i386", "i386,amd64", "20240101", streamtest.Archive{Name: "pxelinux"}))
 	spec.Products[len(spec.Products)-1].Name += ":old" // an older product claiming the same type and arch
 	p := products(t, spec)
 	names := func(arches ...string) []string {
 		var out []string
 		for _, b := range ss.SelectBootloaders([]ss.Stream{{Products: []*ss.Products{p}}}, arches, nil) {
 			out = append(out, fmt.Sprintf("%s/%s/%s@%s", b.Bootloader, b.Arch, b.OS, b.VersionName))
-			if b.Subarch != "generic" || b.Release != b.Bootloader || len(b.Items) != 1 {
+			if b.Subarch != "generic" || b.Release != b.Bootloader || len(b.Items) == 0 {
 				t.Errorf("bootloader %+v", b)
+			}
+			// Every archive of the version, in item-name order.
+			var items []string
+			for _, it := range b.Items {
+				items = append(items, it.Name)
+			}
+			want := map[string][]string{"pxe": {"pxelinux", "syslinux-common"}, "uefi": {"grub2-signed", "shim-signed"}, "open-firmware": {"grub2"}}
+			if d := cmp.Diff(want[b.Bootloader], items); d != "" {
+				t.Errorf("%s items (-want +got):\n%s", b.ProductName, d)
 			}
 		}
 		return out
@@ -415,8 +424,11 @@ func TestSelectBootloaders(t *testing.T) {
 	if d := cmp.Diff([]string{"pxe/i386/pxelinux@20250101"}, names("i386")); d != "" {
 		t.Errorf("i386 (-want +got):\n%s", d)
 	}
-	if got := names("arm64"); got != nil {
-		t.Errorf("arm64: got %v, want none", got)
+	if d := cmp.Diff([]string{"uefi/arm64/grub-efi-signed@20250101"}, names("arm64")); d != "" {
+		t.Errorf("arm64 (-want +got):\n%s", d)
+	}
+	if got := names("s390x"); got != nil {
+		t.Errorf("s390x: got %v, want none", got)
 	}
 	if d := cmp.Diff([]string{"open-firmware/ppc64el/grub-ieee1275@20250101"}, names("ppc64el")); d != "" {
 		t.Errorf("ppc64el (-want +got):\n%s", d)
