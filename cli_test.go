@@ -93,7 +93,7 @@ func keyringFile(t *testing.T) string {
 func TestImportListVerifyCleanup(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
 	r := cliOK(t, "import", "--no-bootloaders", "--config", "testdata/demo/sources.yaml", "--storage", filepath.Join(t.TempDir(), "boot"))
-	if !strings.HasPrefix(r.stdout, "imported snapshot-") || !strings.Contains(r.stdout, ": 6 images, 10 of 10 files downloaded") {
+	if !strings.HasPrefix(r.stdout, "imported snapshot-") || !strings.Contains(r.stdout, ": 7 images, 12 of 12 files downloaded") {
 		t.Errorf("import --no-bootloaders printed %q", r.stdout)
 	}
 	r = cliOK(t, "import", "--config", "testdata/demo/sources.yaml", "--storage", storage, "--output", "json")
@@ -101,8 +101,9 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("stdout is not one JSON object: %q", r.stdout)
 	}
-	// 6 boot images and 2 bootloaders; 10 image files and 4 archives
-	if res.Status != "imported" || len(res.Images) != 8 || res.Files.Downloaded != 14 {
+	// 7 boot images (one lowlatency) and 2 bootloaders; 12 image files
+	// and 4 archives
+	if res.Status != "imported" || len(res.Images) != 9 || res.Files.Downloaded != 16 {
 		t.Fatalf("got %+v", res)
 	}
 	for _, key := range []string{`"duration_seconds":`, `"bytes":{"total":`, `"reused":0`} {
@@ -112,7 +113,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	}
 	// Flags before the command, text output: unchanged.
 	r = cliOK(t, "--storage", storage, "--config", "testdata/demo/sources.yaml", "import")
-	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot+" is current, 6 images and 2 bootloaders, 14 files") {
+	if !strings.HasPrefix(r.stdout, "unchanged: "+res.Snapshot+" is current, 7 images and 2 bootloaders, 16 files") {
 		t.Errorf("second import printed %q", r.stdout)
 	}
 	r = cliOK(t, "list", "--storage", storage)
@@ -136,7 +137,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 	}
 	r = cliOK(t, "list", "--storage", storage, "-o", "json")
 	var l importer.Listing
-	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l.Images) != 8 {
+	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l.Images) != 9 {
 		t.Errorf("list json: %v %s", err, r.stdout)
 	}
 	if r := cliOK(t, "list", "--storage", storage, "--quiet"); r.stdout != "" || r.stderr != "" {
@@ -161,7 +162,7 @@ func TestImportListVerifyCleanup(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
 	r := cliOK(t, "import", "--dry-run", "--config", "testdata/demo/sources.yaml", "--storage", storage)
-	if !strings.Contains(r.stdout, "dry run: 6 images and 2 bootloaders selected") || !strings.Contains(r.stdout, "would download 14 of 14 files") {
+	if !strings.Contains(r.stdout, "dry run: 7 images and 2 bootloaders selected") || !strings.Contains(r.stdout, "would download 16 of 16 files") {
 		t.Errorf("dry run printed %q", r.stdout)
 	}
 	if _, err := os.Stat(storage); !os.IsNotExist(err) {

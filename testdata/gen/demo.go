@@ -7,9 +7,10 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// writeDemo writes the demo stream: two releases of amd64 with tiny
-// payloads, signed with the test key, its keyring and a sources file that
-// selects from it.
+// writeDemo writes the demo stream (two releases of amd64 and arm64, with
+// a lowlatency kernel and images.maas.io's bootloaders, tiny payloads,
+// signed with the test key), its keyring and a sources file that selects
+// from it.
 func writeDemo(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -19,6 +20,7 @@ func writeDemo(dir string) error {
 		Arches:      []string{"amd64", "arm64"},
 		Signed:      true,
 		Bootloaders: true,
+		Lowlatency:  true, // as on images.maas.io, the subarch carries the flavour
 	})
 	if _, err := streamtest.Write(dir, spec); err != nil {
 		return err
