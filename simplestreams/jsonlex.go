@@ -246,12 +246,7 @@ func (l *lexer) slowStr(start int) (string, error) {
 				return "", l.fail("bad \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if l.pos+1 < len(l.data) && l.data[l.pos] == '\\' && l.data[l.pos+1] == 'u' {
-					l.pos += 2
-					r2, _ = l.hex4()
-				}
-				r = utf16.DecodeRune(r, r2)
+				r = l.lowSurrogate(r)
 			}
 			b = utf8.AppendRune(b, r)
 		default:
@@ -259,6 +254,25 @@ func (l *lexer) slowStr(start int) (string, error) {
 		}
 	}
 	return "", l.fail("unterminated string")
+}
+
+// lowSurrogate decodes the pair that high starts with the \u escape after
+// it, which it then consumes; as encoding/json, without one it gives
+// U+FFFD and leaves what follows to be read on its own.
+func (l *lexer) lowSurrogate(high rune) rune {
+	if l.pos+1 >= len(l.data) || l.data[l.pos] != '\\' || l.data[l.pos+1] != 'u' {
+		return utf8.RuneError
+	}
+	l.pos += 2
+	low, ok := l.hex4()
+	if r := utf16.DecodeRune(high, low); ok && r != utf8.RuneError {
+		return r
+	}
+	l.pos -= 2
+	if ok {
+		l.pos -= 4
+	}
+	return utf8.RuneError
 }
 
 func (l *lexer) hex4() (rune, bool) {

@@ -455,3 +455,23 @@ func TestSelectBootloaders(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEscapesAsEncodingJSON: strings decode as encoding/json decodes
+// them, lone surrogates too, and a broken escape is refused as it is.
+func TestParseEscapesAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{`\ud83d\ude00`, `\ud83d\u0041`, `\ud83dA`, `\ud83d`, `\ude00\ud83d`, `\ud83d\ud83d\ude00`, `a\u00e9\n`,
+		`\ud83d\u bde00`, `\ud83d\u12`, `\x`} {
+		doc := `{"format": "products:1.0", "content_id": "` + s + `", "products": {}}`
+		var want struct {
+			ContentID string `json:"content_id"`
+		}
+		wantErr := json.Unmarshal([]byte(doc), &want)
+		p, err := ss.ParseProducts([]byte(doc))
+		switch {
+		case (err != nil) != (wantErr != nil):
+			t.Errorf("%s: got error %v, encoding/json %v", s, err, wantErr)
+		case err == nil && p.ContentID != want.ContentID:
+			t.Errorf("%s: got %q, encoding/json %q", s, p.ContentID, want.ContentID)
+		}
+	}
+}
