@@ -82,7 +82,7 @@ func fakeImages(n int) []simplestreams.BootImage {
 			ContentID: "c", ProductName: fmt.Sprintf("p%d", i), VersionName: "1", Subarches: "x"}
 		for j, name := range []string{"boot-initrd", "boot-kernel", "manifest", "squashfs"} {
 			sum := sha256.Sum256([]byte(fmt.Sprint(i, j)))
-			im.Items = append(im.Items, simplestreams.Item{Name: name, Path: fmt.Sprintf("noble/%d/%s", i, name), Size: 1, SHA256: hex.EncodeToString(sum[:])})
+			im.Items = append(im.Items, simplestreams.File{Name: name, Path: fmt.Sprintf("noble/%d/%s", i, name), Size: 1, SHA256: hex.EncodeToString(sum[:])})
 		}
 		ims = append(ims, im)
 	}

@@ -47,8 +47,8 @@ func manifestName(archiveSHA string) string { return archiveSHA + ".members" }
 // archives in one version (grub2-signed and shim-signed), and MAAS unpacks
 // every one (src/provisioningserver/import_images/download_resources.py,
 // insert_item, MAAS 3.4).
-func bootloaderArchives(b simplestreams.BootImage) ([]simplestreams.Item, error) {
-	var out []simplestreams.Item
+func bootloaderArchives(b simplestreams.BootImage) ([]simplestreams.File, error) {
+	var out []simplestreams.File
 	for _, it := range b.Items { // sorted by name
 		if it.FType == "archive.tar.xz" || strings.HasSuffix(it.Path, ".tar.xz") {
 			out = append(out, it)
@@ -116,7 +116,7 @@ func (s storage) bootloaderMembers(ctx context.Context, bls []simplestreams.Boot
 // is stored once by content in the cache, and the member list is written
 // beside the archive. The archive is hostile input: only regular files and
 // directories, names confined to the tree, sizes capped, no links.
-func (s storage) extract(it simplestreams.Item) ([]member, error) {
+func (s storage) extract(it simplestreams.File) ([]member, error) {
 	archive := filepath.Join(s.cache(), it.SHA256)
 	f, err := os.Open(archive)
 	if err != nil {

@@ -622,7 +622,7 @@ func TestEncodeMetaPython(t *testing.T) {
 	im := simplestreams.BootImage{
 		Image:     simplestreams.Image{OS: "ubuntu", Arch: "amd64", Subarch: "ga-24.04", Release: "noble", Label: "stable"},
 		ContentID: "c", ProductName: "p\"q\\r", VersionName: "v\u00e9\U0001F600\x01\x7f~",
-		Subarches: "generic", Items: []simplestreams.Item{{Name: "a", Path: "x/y"}},
+		Subarches: "generic", Items: []simplestreams.File{{Name: "a", Path: "x/y"}},
 	}
 	b := im
 	b.Subarch = "generic"
@@ -650,7 +650,7 @@ func TestEncodeMetaAgainstPython(t *testing.T) {
 	im := simplestreams.BootImage{
 		Image:     simplestreams.Image{OS: "ubuntu", Arch: "amd64", Subarch: "generic", Release: "noble", Label: "stable"},
 		ContentID: "c", ProductName: all.String(), VersionName: "v", Subarches: "generic",
-		Items: []simplestreams.Item{{Name: "a", Path: "x/y"}},
+		Items: []simplestreams.File{{Name: "a", Path: "x/y"}},
 	}
 	got := encodeMeta([]simplestreams.BootImage{im})
 	cmd := exec.Command(py, "-c", `import json, sys; print(json.dumps(json.loads(sys.stdin.read()), sort_keys=True), end="")`)

@@ -17,45 +17,21 @@ func SelectBootloaders(sources []Stream, imageArches []string, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	type key struct{ typ, arch string }
-	chosen := map[key]BootImage{}
+	chosen := map[bootloaderKey]BootImage{}
 	for si, src := range sources {
-		mine := map[key]BootImage{}
-		for _, ps := range src.Products {
-			for i := range ps.products {
-				p := &ps.products[i]
-				if !isBootloader(p) {
-					continue // a boot image: Select's business (and its log)
-				}
-				v := newest(p, log)
-				if v == nil || len(v.items) == 0 {
-					continue
-				}
-				a := v.attrs
-				typ, arch := a["bootloader-type"], a["arch"]
-				if typ == "" || arch == "" || checkName("bootloader-type", typ) != nil {
-					continue
-				}
-				serves := strings.Split(cmp.Or(a["arches"], arch), ",")
-				if !slices.ContainsFunc(serves, func(s string) bool { return slices.Contains(imageArches, strings.TrimSpace(s)) }) {
-					continue
-				}
-				k := key{typ, arch}
-				if old, ok := mine[k]; ok && old.ProductName < p.name {
-					continue
-				}
-				mine[k] = BootImage{
-					Image:       Image{OS: cmp.Or(a["os"], typ), Arch: arch, Subarch: "generic", Release: typ, Label: cmp.Or(a["label"], "stable")},
-					ContentID:   ps.ContentID,
-					ProductName: p.name,
-					VersionName: v.name,
-					Subarches:   "generic",
-					Source:      si,
-					Items:       v.items,
-					Bootloader:  typ,
-				}
+		mine := map[bootloaderKey]BootImage{}
+		eachProduct(src, func(ps *Products, p product) {
+			b, ok := bootloader(p, imageArches, log)
+			if !ok {
+				return
 			}
-		}
+			k := bootloaderKey{b.Bootloader, b.Arch}
+			if old, ok := mine[k]; ok && old.ProductName < p.name {
+				return
+			}
+			b.ContentID, b.Source = ps.ContentID, si
+			mine[k] = b
+		})
 		for k, b := range mine {
 			if _, ok := chosen[k]; !ok {
 				chosen[k] = b
@@ -70,20 +46,49 @@ func SelectBootloaders(sources []Stream, imageArches []string, log *slog.Logger)
 	return out
 }
 
-// newest returns the newest complete version of a product, or nil.
-func newest(p *product, log *slog.Logger) *version {
-	for i := range p.versions {
-		if p.versions[i].incomplete == "" {
-			return &p.versions[i]
-		}
-		log.Debug("skipping incomplete version", "product", p.name, "version", p.versions[i].name, "why", p.versions[i].incomplete)
+// bootloaderKey is what one bootloader is chosen for.
+type bootloaderKey struct{ typ, arch string }
+
+// bootloader returns the newest complete version of a bootloader product
+// that serves one of imageArches, as a BootImage without its ContentID
+// and Source.
+func bootloader(p product, imageArches []string, log *slog.Logger) (BootImage, bool) {
+	if !p.isBootloader() {
+		return BootImage{}, false // a boot image: Select's business (and its log)
 	}
-	return nil
+	v, ok := p.newest(log)
+	if !ok || len(v.files) == 0 {
+		return BootImage{}, false
+	}
+	a := v.attrs
+	typ, arch := a.BootloaderType, a.Arch
+	if typ == "" || arch == "" || checkName("bootloader-type", typ) != nil {
+		return BootImage{}, false
+	}
+	serves := strings.Split(cmp.Or(a.Arches, arch), ",")
+	if !slices.ContainsFunc(serves, func(s string) bool { return slices.Contains(imageArches, strings.TrimSpace(s)) }) {
+		return BootImage{}, false
+	}
+	return BootImage{
+		Image:       Image{OS: cmp.Or(a.OS, typ), Arch: arch, Subarch: "generic", Release: typ, Label: cmp.Or(a.Label, "stable")},
+		ProductName: p.name,
+		VersionName: v.name,
+		Subarches:   "generic",
+		Items:       v.files,
+		Bootloader:  typ,
+	}, true
 }
 
 // isBootloader says whether a product or one of its versions has a
 // bootloader-type.
-func isBootloader(p *product) bool {
-	return p.attrs["bootloader-type"] != "" ||
-		slices.ContainsFunc(p.versions, func(v version) bool { return v.attrs["bootloader-type"] != "" })
+func (p product) isBootloader() bool {
+	if p.attrs.BootloaderType != "" {
+		return true
+	}
+	for _, v := range p.versions {
+		if v.Attrs.Inherit(p.attrs).BootloaderType != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,10 @@ var (
 	ErrUnsafePath = errors.New("unsafe path")
 	// ErrSignature: any verification failure (exit 6); SignatureError wraps it.
 	ErrSignature = errors.New("signature verification failed")
+	// ErrIncomplete: a version that cannot be used (an item without a
+	// valid size or sha256, items that contradict their version); Select
+	// skips it and takes an older one.
+	ErrIncomplete = errors.New("incomplete version")
 	// ErrNothingSelected: no image matched any selection (exit 5).
 	ErrNothingSelected = errors.New("no image matches the selections")
 )

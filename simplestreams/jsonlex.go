@@ -1,6 +1,8 @@
 package simplestreams
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -56,15 +58,24 @@ func (l *lexer) end() error {
 	return nil
 }
 
-// object reads an object, calling fn for each key with the lexer at the
-// key's value; fn must consume the value. Duplicate keys are an error.
-func (l *lexer) object(fn func(key string) error) error {
-	if l.peek() != '{' {
-		return l.fail("want an object")
+// enter steps into an object or a list, which starts with c, one level
+// deeper; the caller steps out with l.depth--.
+func (l *lexer) enter(c byte, what string) error {
+	if l.peek() != c {
+		return l.fail("want %s", what)
 	}
 	l.pos++
 	if l.depth++; l.depth > maxDepth {
 		return l.fail("nested deeper than %d", maxDepth)
+	}
+	return nil
+}
+
+// object reads an object, calling fn for each key with the lexer at the
+// key's value; fn must consume the value. Duplicate keys are an error.
+func (l *lexer) object(fn func(key string) error) error {
+	if err := l.enter('{', "an object"); err != nil {
+		return err
 	}
 	defer func() { l.depth-- }()
 	var small []string
@@ -158,32 +169,81 @@ func (l *lexer) skip() error {
 	case '{':
 		return l.object(func(string) error { return l.skip() })
 	case '[':
-		l.pos++
-		if l.depth++; l.depth > maxDepth {
-			return l.fail("nested deeper than %d", maxDepth)
-		}
-		defer func() { l.depth-- }()
-		if l.peek() == ']' {
-			l.pos++
-			return nil
-		}
-		for {
-			if err := l.skip(); err != nil {
-				return err
-			}
-			switch l.peek() {
-			case ',':
-				l.pos++
-			case ']':
-				l.pos++
-				return nil
-			default:
-				return l.fail("want ',' or ']' in a list")
-			}
-		}
+		return l.list(l.skip)
 	}
 	_, _, err := l.scalar()
 	return err
+}
+
+// list reads a list, calling fn with the lexer at each element; fn must
+// consume it.
+func (l *lexer) list(fn func() error) error {
+	if err := l.enter('[', "a list"); err != nil {
+		return err
+	}
+	defer func() { l.depth-- }()
+	if l.peek() == ']' {
+		l.pos++
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		switch l.peek() {
+		case ',':
+			l.pos++
+		case ']':
+			l.pos++
+			return nil
+		default:
+			return l.fail("want ',' or ']' in a list")
+		}
+	}
+}
+
+// keep reads any value into extra[key], as canonical JSON text.
+func (l *lexer) keep(extra *map[string]json.RawMessage, key string) error {
+	l.ws()
+	start := l.pos
+	if err := l.skip(); err != nil {
+		return err
+	}
+	return l.keepSince(start, extra, key)
+}
+
+// keepSince sets extra[key] to the canonical JSON text of the value the
+// lexer has read since start: compact, with <, >, &, U+2028 and U+2029
+// escaped, as encoding/json writes it.
+func (l *lexer) keepSince(start int, extra *map[string]json.RawMessage, key string) error {
+	text := l.data[start:l.pos]
+	v := json.RawMessage(nil)
+	if c := text[0]; c == '{' || c == '[' || escapes(text) {
+		var compact, escaped bytes.Buffer
+		if err := json.Compact(&compact, text); err != nil {
+			return l.fail("%v", err)
+		}
+		json.HTMLEscape(&escaped, compact.Bytes())
+		v = escaped.Bytes()
+	} else {
+		v = bytes.Clone(text)
+	}
+	if *extra == nil {
+		*extra = make(map[string]json.RawMessage, 2)
+	}
+	(*extra)[key] = v
+	return nil
+}
+
+// escapes reports whether encoding/json would escape a byte of a JSON
+// scalar's text: <, > or &, or the first byte of U+2028 or U+2029.
+func escapes(text []byte) bool {
+	for _, c := range text {
+		if c == '<' || c == '>' || c == '&' || c == 0xe2 {
+			return true
+		}
+	}
+	return false
 }
 
 // str reads a JSON string; the lexer is at its opening quote.

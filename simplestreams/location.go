@@ -115,7 +115,7 @@ func CheckPath(p string) error {
 	case strings.HasPrefix(p, "/"):
 		return bad("absolute")
 	}
-	for _, s := range strings.Split(p, "/") {
+	for s := range strings.SplitSeq(p, "/") {
 		switch s {
 		case "":
 			return bad("empty component")

@@ -4,73 +4,115 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// Index is an index:1.0 file.
-type Index struct {
-	Format  string                `json:"format"`
-	Updated string                `json:"updated"`
-	Index   map[string]IndexEntry `json:"index"`
-}
-
-// IndexEntry is one content id of an index.
-type IndexEntry struct {
-	Path     string   `json:"path"`
-	Format   string   `json:"format"`
-	Datatype string   `json:"datatype"`
-	Updated  string   `json:"updated"`
-	Products []string `json:"products"`
-}
-
 // ParseIndex parses an index:1.0 document (already stripped of any
-// signature). Duplicate keys, nesting deeper than maxDepth and invalid UTF-8
-// are refused. Errors wrap ErrInvalid, or ErrUnsafePath for a path that
-// could escape the stream's root.
+// signature). Duplicate keys, nesting deeper than maxDepth, invalid UTF-8
+// and members of the wrong type are refused. Errors wrap ErrInvalid, or
+// ErrUnsafePath for the path of a products:1.0 entry that could escape the
+// stream's root.
 func ParseIndex(data []byte) (*Index, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
 	}
 	l := &lexer{data: data}
-	err := l.skip()
+	ix := &Index{}
+	err := l.object(func(key string) error { return ix.read(l, key) })
 	if err == nil {
 		err = l.end()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: index: %v", ErrInvalid, err)
 	}
-	var ix Index
-	if err := json.Unmarshal(data, &ix); err != nil {
-		return nil, fmt.Errorf("%w: index: %v", ErrInvalid, err)
-	}
 	if ix.Format != "index:1.0" {
 		return nil, fmt.Errorf("%w: index: format is %q, want index:1.0", ErrInvalid, ix.Format)
 	}
-	for id, e := range ix.Index {
-		if e.Format != "products:1.0" {
-			continue
-		}
-		if err := CheckPath(e.Path); err != nil {
+	for _, id := range ix.ContentIDs() {
+		if err := CheckPath(ix.Index[id].Path); err != nil {
 			return nil, fmt.Errorf("index entry %s: %w", id, err)
 		}
 	}
-	return &ix, nil
+	return ix, nil
 }
 
-// ContentIDs returns the ids of the entries in products:1.0 format, sorted.
-func (ix *Index) ContentIDs() []string {
-	var ids []string
-	for id, e := range ix.Index {
-		if e.Format == "products:1.0" {
-			ids = append(ids, id)
+func (ix *Index) read(l *lexer, key string) error {
+	var err error
+	switch key {
+	case "format":
+		_, err = l.member(&ix.Format, &ix.Extra, key, 0)
+	case "updated":
+		_, err = l.member(&ix.Updated, &ix.Extra, key, 0)
+	case "index":
+		if l.peek() == 'n' {
+			return l.keep(&ix.Extra, key)
 		}
+		ix.Index = map[string]IndexEntry{}
+		return l.object(func(id string) error {
+			var e IndexEntry
+			err := e.read(l)
+			ix.Index[id] = e
+			return within("content id "+truncate(id), err)
+		})
+	default:
+		err = l.keep(&ix.Extra, key)
 	}
-	sort.Strings(ids)
-	return ids
+	return err
+}
+
+// read reads one entry; null is an entry with nothing set, as
+// encoding/json reads it.
+func (e *IndexEntry) read(l *lexer) error {
+	if l.peek() == 'n' {
+		return l.literal("null")
+	}
+	return l.object(func(key string) error {
+		var err error
+		switch key {
+		case "path":
+			_, err = l.member(&e.Path, &e.Extra, key, 0)
+		case "format":
+			_, err = l.member(&e.Format, &e.Extra, key, 0)
+		case "datatype":
+			_, err = l.member(&e.Datatype, &e.Extra, key, 0)
+		case "updated":
+			_, err = l.member(&e.Updated, &e.Extra, key, 0)
+		case "products":
+			err = e.readProducts(l)
+		default:
+			err = l.keep(&e.Extra, key)
+		}
+		return err
+	})
+}
+
+// readProducts reads the list of product names: strings, or null, which
+// encoding/json reads as "" (the list is then kept in Extra as written).
+func (e *IndexEntry) readProducts(l *lexer) error {
+	if l.peek() == 'n' {
+		return l.keep(&e.Extra, "products")
+	}
+	start, null := l.pos, false
+	e.Products = []string{}
+	err := l.list(func() error {
+		if l.peek() == 'n' {
+			null = true
+			e.Products = append(e.Products, "")
+			return l.literal("null")
+		}
+		if l.peek() != '"' {
+			return l.fail("products: want a list of strings")
+		}
+		s, err := l.str()
+		e.Products = append(e.Products, s)
+		return err
+	})
+	if err == nil && null {
+		err = l.keepSince(start, &e.Extra, "products")
+	}
+	return err
 }
 
 // checkJSON refuses what encoding/json would accept but a stream must not
@@ -82,105 +124,212 @@ func checkJSON(data []byte) error {
 	return nil
 }
 
-// Products is a parsed products:1.0 file.
-type Products struct {
-	ContentID string
-	products  []product // sorted by name
-}
-
-// Len returns the number of products.
-func (p *Products) Len() int { return len(p.products) }
-
-type attrs map[string]string
-
-type product struct {
-	name     string
-	attrs    attrs     // top level and product, product wins
-	versions []version // sorted by name, newest (greatest) first
-}
-
-type version struct {
-	name       string
-	attrs      attrs  // what makes the image: top, product and version, deeper wins
-	items      []Item // items with a path, sorted by name
-	incomplete string // why the version cannot be used; "" when complete
-}
-
 // ParseProducts parses a products:1.0 document (already stripped of any
-// signature), applying attribute inheritance top → product → version → item.
-// It reads the bytes once; duplicate keys, nesting deeper than maxDepth and
-// invalid UTF-8 are refused. Errors wrap ErrInvalid, or ErrUnsafePath for an
-// item path or a directory name attribute that could escape the tree.
+// signature) in one pass over the bytes. Duplicate keys, nesting deeper than
+// maxDepth, invalid UTF-8, and an object or list where an attribute MAAS
+// reads must be a string or a number are refused. Errors wrap ErrInvalid,
+// or ErrUnsafePath for an item path or a directory name attribute that
+// could escape the tree, at any level and in any version (see Files);
+// either names the product, version and item it is in. A version that
+// cannot be used (ErrIncomplete) is no error: Select skips it.
 func ParseProducts(data []byte) (*Products, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
 	}
 	l := &lexer{data: data}
-	top := attrs{}
-	var raw []rawProduct
-	err := l.object(func(key string) error {
-		if key == "products" {
-			return l.object(func(name string) error {
-				p, err := parseProduct(l, name)
-				raw = append(raw, p)
-				return err
-			})
-		}
-		return scalarAttr(l, top, key)
-	})
+	ps := &Products{}
+	var order []string // product names in file order, to check in that order
+	err := readLevel(l, func(key string) error { return ps.read(l, key) }, "products", &ps.Products,
+		func(name string, p *Product) error {
+			order = append(order, name)
+			return p.read(l)
+		})
 	if err == nil {
 		err = l.end()
 	}
 	if err != nil {
-		var le *lexError
-		if errors.As(err, &le) {
-			return nil, fmt.Errorf("%w: products file: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: products file: %v", ErrInvalid, err)
+	}
+	if ps.Format != "products:1.0" {
+		return nil, fmt.Errorf("%w: products file: format is %q, want products:1.0", ErrInvalid, ps.Format)
+	}
+	for _, name := range order {
+		if err := ps.check(name); err != nil {
+			return nil, within("product "+truncate(name), err)
 		}
-		return nil, err
 	}
-	if f := top["format"]; f != "products:1.0" {
-		return nil, fmt.Errorf("%w: products file: format is %q, want products:1.0", ErrInvalid, f)
-	}
-	ps := &Products{ContentID: top["content_id"], products: make([]product, 0, len(raw))}
-	delete(top, "format")
-	for _, r := range raw {
-		p, err := r.finish(top)
-		if err != nil {
-			return nil, err
-		}
-		ps.products = append(ps.products, p)
-	}
-	sort.Slice(ps.products, func(i, j int) bool { return ps.products[i].name < ps.products[j].name })
 	return ps, nil
 }
 
-// typed are the attributes that must be JSON scalars: the ones that become
-// directory names, paths or checksums. Other attributes of another type are
-// ignored, as simplestreams clients do.
-var typed = map[string]bool{
-	"format": true, "content_id": true, "os": true, "arch": true, "subarch": true, "subarches": true,
-	"release": true, "label": true, "kflavor": true, "version": true, "bootloader-type": true,
-	"path": true, "size": true, "sha256": true, "sha512": true, "ftype": true,
+// check refuses a product whose attributes, or those of one of its
+// versions or items, could escape the tree once inherited.
+func (ps *Products) check(name string) error {
+	p := ps.Products[name]
+	pa := p.Attrs.Inherit(ps.Attrs)
+	if err := checkIdentity(&pa); err != nil {
+		return err
+	}
+	var buf [8]string
+	for _, vname := range sortedKeys(buf[:0], p.Versions) {
+		v := p.Versions[vname]
+		err := error(nil)
+		if v.setsIdentity() {
+			va := v.Attrs.Inherit(pa)
+			err = checkIdentity(&va)
+		}
+		if err == nil {
+			err = v.checkPaths(&pa)
+		}
+		if errors.Is(err, ErrUnsafePath) {
+			return within("version "+truncate(vname), err)
+		}
+	}
+	return nil
 }
 
-func scalarAttr(l *lexer, a attrs, key string) error {
-	if c := l.peek(); typed[key] && (c == '{' || c == '[') {
-		return l.fail("attribute %s is not a string or a number", key)
-	}
-	quoted := l.peek() == '"'
-	v, ok, err := l.scalar()
-	if ok {
-		if key == "size" && quoted {
-			// The SPEC wants an integer size: "13" is not one, and the
-			// quote kept here makes the size check refuse it.
-			v = `"` + v
-		}
-		a[key] = v
+// read reads one member of the top level.
+func (ps *Products) read(l *lexer, key string) error {
+	var err error
+	switch key {
+	case "content_id":
+		_, err = l.member(&ps.ContentID, &ps.Extra, key, textOK)
+	case "format":
+		_, err = l.member(&ps.Format, &ps.Extra, key, textOK)
+	case "datatype":
+		_, err = l.member(&ps.Datatype, &ps.Extra, key, textOK|anyOK)
+	case "updated":
+		_, err = l.member(&ps.Updated, &ps.Extra, key, textOK|anyOK)
+	default:
+		err = ps.Attrs.read(l, key)
 	}
 	return err
 }
 
-// located says where in a products file an error happened.
+func (p *Product) read(l *lexer) error {
+	return readLevel(l, func(key string) error { return p.Attrs.read(l, key) }, "versions", &p.Versions,
+		func(_ string, v *Version) error { return v.read(l) })
+}
+
+func (v *Version) read(l *lexer) error {
+	return readLevel(l, func(key string) error { return v.Attrs.read(l, key) }, "items", &v.Items,
+		func(_ string, it *Item) error {
+			return l.object(func(key string) error { return it.Attrs.read(l, key) })
+		})
+}
+
+// readLevel reads the object of one level of a products file: attr reads
+// each member but the one named key, the object of the level below, whose
+// members child reads into children (the products, versions or items).
+func readLevel[C any](l *lexer, attr func(key string) error, key string, children *map[string]C, child func(name string, c *C) error) error {
+	return l.object(func(k string) error {
+		if k != key {
+			return attr(k)
+		}
+		*children = map[string]C{}
+		return l.object(func(name string) error {
+			var c C
+			err := child(name, &c)
+			(*children)[name] = c
+			if err != nil {
+				// Where: "product …" for a member of "products".
+				return within(strings.TrimSuffix(key, "s")+" "+truncate(name), err)
+			}
+			return nil
+		})
+	})
+}
+
+// read reads the attribute key of one level into a.
+func (a *Attrs) read(l *lexer, key string) error {
+	i := fieldIndex(key)
+	switch {
+	case i < 0 && (key == "content_id" || key == "format"):
+		// Not read below the top level, but no more free there.
+		if c := l.peek(); c == '{' || c == '[' {
+			return l.fail("attribute %s is not a string or a number", key)
+		}
+		return l.keep(&a.Extra, key)
+	case i < 0:
+		return l.keep(&a.Extra, key)
+	case i == fSize:
+		return a.readSize(l)
+	}
+	r := textOK
+	if fields[i].loose {
+		r |= anyOK
+	}
+	set, err := l.member(a.str(i), &a.Extra, key, r)
+	if set {
+		a.set |= 1 << i
+	}
+	return err
+}
+
+// readSize reads the size attribute: an integer, or any other scalar, which
+// makes Size -1 (a size in quotes is not an integer either, as the SPEC
+// wants).
+func (a *Attrs) readSize(l *lexer) error {
+	switch c := l.peek(); {
+	case c == '{' || c == '[':
+		return l.fail("attribute size is not a string or a number")
+	case c == 'n':
+		return l.keep(&a.Extra, "size")
+	}
+	start := l.pos
+	s, _, err := l.scalar()
+	if err != nil {
+		return err
+	}
+	quoted := l.data[start] == '"'
+	n, perr := strconv.ParseInt(s, 10, 64)
+	if quoted || perr != nil {
+		n = -1
+	}
+	a.Size, a.set = n, a.set|1<<fSize
+	// A JSON integer that ParseInt takes is written as FormatInt writes
+	// it, but for -0; 0 is a zero field (see Attrs).
+	if quoted || perr != nil || n == 0 {
+		return l.keepSince(start, &a.Extra, "size")
+	}
+	return nil
+}
+
+// rule says which values of a member with a string field are not an error.
+type rule uint8
+
+const (
+	textOK rule = 1 << iota // a number or a boolean: the field gets its text
+	anyOK                   // an object or a list: kept in Extra, the field unset
+)
+
+// member reads a member that has a string field, dst. A non-empty string
+// is dst's value alone; anything else is kept in extra as well, as JSON
+// text (Attrs says why): "" and, with textOK, a number or a boolean set dst
+// (to its text); null and, with anyOK, an object or a list leave it unset.
+// Any other value is an error. set says whether dst was set.
+func (l *lexer) member(dst *string, extra *map[string]json.RawMessage, key string, r rule) (set bool, err error) {
+	c := l.peek()
+	switch {
+	case c == 'n' || ((c == '{' || c == '[') && r&anyOK != 0):
+		return false, l.keep(extra, key)
+	case c == '{' || c == '[':
+		return false, l.fail("attribute %s is not a string or a number", key)
+	case c != '"' && r&textOK == 0:
+		return false, l.fail("%s: want a string", key)
+	}
+	start := l.pos
+	s, _, err := l.scalar()
+	if err != nil {
+		return false, err
+	}
+	*dst = s
+	if c != '"' || s == "" {
+		return true, l.keepSince(start, extra, key)
+	}
+	return true, nil
+}
+
+// located says where in a file an error happened.
 type located struct {
 	where string
 	err   error
@@ -189,183 +338,14 @@ type located struct {
 func (e *located) Error() string { return e.where + ": " + e.err.Error() }
 func (e *located) Unwrap() error { return e.err }
 
-// at adds where to err unless a deeper level already did.
-func at(where string, err error) error {
-	var le *located
-	if err == nil || errors.As(err, &le) {
-		return err
+// within says that err happened in where, a product, version or item:
+// inner places that err names already come after it.
+func within(where string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if le, ok := err.(*located); ok {
+		return &located{where: where + " " + le.where, err: le.err}
 	}
 	return &located{where: where, err: err}
-}
-
-// rawProduct is a product as read, before inheritance from the top level,
-// which may come after it in the file.
-type rawProduct struct {
-	name     string
-	attrs    attrs
-	versions []rawVersion
-}
-
-type rawVersion struct {
-	name  string
-	attrs attrs
-	items []rawItem
-}
-
-type rawItem struct {
-	name  string
-	attrs attrs
-}
-
-func parseProduct(l *lexer, name string) (rawProduct, error) {
-	p := rawProduct{name: name, attrs: attrs{}}
-	where := "product " + truncate(name)
-	err := l.object(func(key string) error {
-		if key != "versions" {
-			return scalarAttr(l, p.attrs, key)
-		}
-		return l.object(func(vname string) error {
-			v := rawVersion{name: vname, attrs: attrs{}}
-			vwhere := where + " version " + truncate(vname)
-			err := l.object(func(key string) error {
-				if key != "items" {
-					return scalarAttr(l, v.attrs, key)
-				}
-				return l.object(func(iname string) error {
-					it := rawItem{name: iname, attrs: make(attrs, 4)}
-					err := l.object(func(key string) error { return scalarAttr(l, it.attrs, key) })
-					v.items = append(v.items, it)
-					return at(vwhere+" item "+truncate(iname), err)
-				})
-			})
-			p.versions = append(p.versions, v)
-			return at(vwhere, err)
-		})
-	})
-	return p, at(where, err)
-}
-
-// finish applies inheritance and checks the product.
-func (r rawProduct) finish(top attrs) (product, error) {
-	where := "product " + truncate(r.name)
-	p := product{name: r.name, attrs: merge(top, r.attrs)}
-	if err := checkIdentity(p.attrs); err != nil {
-		return product{}, fmt.Errorf("%s: %w", where, err)
-	}
-	p.versions = make([]version, 0, len(r.versions))
-	for _, rv := range r.versions {
-		v, err := rv.finish(p.attrs, where)
-		if err != nil {
-			return product{}, err
-		}
-		p.versions = append(p.versions, v)
-	}
-	sort.Slice(p.versions, func(i, j int) bool { return p.versions[i].name > p.versions[j].name })
-	return p, nil
-}
-
-// identity lists the attributes that say which image (or bootloader) a
-// version is. They may be set at any level, deeper winning; the items of
-// one version must agree on them, since one version is one image.
-var identity = []string{"os", "arch", "arches", "subarch", "subarches", "release", "version", "label", "kflavor", "bootloader-type"}
-
-// checkIdentity refuses identity values that would be unsafe as directory
-// names; every name in subarches becomes a subarch directory too.
-func checkIdentity(a attrs) error {
-	for _, k := range []string{"os", "arch", "subarch", "release", "label", "kflavor", "bootloader-type"} {
-		if v, ok := a[k]; ok && v != "" {
-			if err := checkName(k, v); err != nil {
-				return err
-			}
-		}
-	}
-	for _, s := range strings.Split(a["subarches"], ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			if err := checkName("subarches", s); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (rv rawVersion) finish(parent attrs, where string) (version, error) {
-	where += " version " + truncate(rv.name)
-	v := version{name: rv.name, attrs: parent}
-	if rv.name == "" {
-		v.incomplete = "empty version name"
-	}
-	if slices.ContainsFunc(identity, func(k string) bool { _, ok := rv.attrs[k]; return ok }) {
-		v.attrs = merge(parent, rv.attrs)
-		if err := checkIdentity(v.attrs); err != nil {
-			return version{}, fmt.Errorf("%s: %w", where, err)
-		}
-	}
-	// One version is one image: a version whose items contradict it is
-	// not used (like any incomplete version), an older one may be.
-	for _, ri := range rv.items {
-		for _, k := range identity {
-			if s, ok := ri.attrs[k]; ok && s != v.attrs[k] && v.incomplete == "" {
-				v.incomplete = fmt.Sprintf("item %s sets %s %q, its version %q", truncate(ri.name), k, truncate(s), truncate(v.attrs[k]))
-			}
-		}
-	}
-	// An item's attribute: its own, else the version's, else the product's.
-	get := func(it rawItem, k string) string {
-		if s, ok := it.attrs[k]; ok {
-			return s
-		}
-		if s, ok := rv.attrs[k]; ok {
-			return s
-		}
-		return parent[k]
-	}
-	for _, ri := range rv.items {
-		path := get(ri, "path")
-		if path == "" {
-			continue
-		}
-		if err := CheckPath(path); err != nil {
-			return version{}, fmt.Errorf("%s item %s: %w", where, truncate(ri.name), err)
-		}
-		it := Item{Name: ri.name, FType: get(ri, "ftype"), Path: path, SHA256: get(ri, "sha256"), SHA512: get(ri, "sha512")}
-		size, err := strconv.ParseInt(get(ri, "size"), 10, 64)
-		switch {
-		case err != nil || size < 0:
-			v.incomplete = fmt.Sprintf("item %s has no valid size", ri.name)
-		case !isHex(it.SHA256, 64):
-			v.incomplete = fmt.Sprintf("item %s has no valid sha256", ri.name)
-		case it.SHA512 != "" && !isHex(it.SHA512, 128):
-			v.incomplete = fmt.Sprintf("item %s has an invalid sha512", ri.name)
-		}
-		it.Size = size
-		v.items = append(v.items, it)
-	}
-	sort.Slice(v.items, func(i, j int) bool { return v.items[i].Name < v.items[j].Name })
-	return v, nil
-}
-
-// isHex reports whether s is n lower-case hex digits.
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < n; i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func merge(parent, child attrs) attrs {
-	m := make(attrs, len(parent)+len(child))
-	for k, v := range parent {
-		m[k] = v
-	}
-	for k, v := range child {
-		m[k] = v
-	}
-	return m
 }

@@ -54,11 +54,7 @@ func Select(sources []Stream, log *slog.Logger) ([]BootImage, error) {
 	var offered []Image // for the error when nothing is chosen
 	for si, src := range sources {
 		claims := map[Image]claim{}
-		for _, ps := range src.Products {
-			for i := range ps.products {
-				offer(claims, &ps.products[i], ps.ContentID, si, log)
-			}
-		}
+		eachProduct(src, func(ps *Products, p product) { offer(claims, p, ps.ContentID, si, log) })
 		for im := range claims {
 			offered = append(offered, im)
 		}
@@ -95,21 +91,21 @@ func selected(sels []Selection, im Image) bool {
 }
 
 // offer records the images a product claims, keeping the strongest claim.
-func offer(claims map[Image]claim, p *product, contentID string, source int, log *slog.Logger) {
-	if p.attrs["bootloader-type"] != "" {
+func offer(claims map[Image]claim, p product, contentID string, source int, log *slog.Logger) {
+	if p.attrs.BootloaderType != "" {
 		return // a bootloader: SelectBootloaders' business (and its log)
 	}
-	v := newest(p, log)
-	if v == nil {
+	v, ok := p.newest(log)
+	if !ok {
 		return
 	}
 	a := v.attrs
-	arch, release, label := a["arch"], a["release"], a["label"]
-	own, fan := a["subarch"], a["subarches"]
-	if arch == "" || release == "" || label == "" || (own == "" && fan == "") || a["bootloader-type"] != "" {
+	arch, release, label := a.Arch, a.Release, a.Label
+	own, fan := a.Subarch, a.Subarches
+	if arch == "" || release == "" || label == "" || (own == "" && fan == "") || a.BootloaderType != "" {
 		return // not a boot image (a bootloader, say)
 	}
-	osName := cmp.Or(a["os"], "ubuntu")
+	osName := cmp.Or(a.OS, "ubuntu")
 	subarches := cmp.Or(fan, own)
 	base := BootImage{
 		Image:       Image{OS: osName, Arch: arch, Release: release, Label: label},
@@ -118,7 +114,7 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 		VersionName: v.name,
 		Subarches:   subarches,
 		Source:      source,
-		Items:       v.items,
+		Items:       v.files,
 	}
 	put := func(subarch string, strength int) {
 		if checkName("subarch", subarch) != nil {
@@ -132,7 +128,7 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 		}
 		claims[b.Image] = claim{strength: strength, image: b}
 	}
-	if kf := a["kflavor"]; kf != "" && kf != "generic" {
+	if kf := a.KFlavor; kf != "" && kf != "generic" {
 		if own == "" {
 			own = strings.Split(fan, ",")[0]
 		}
@@ -142,7 +138,7 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 	if own != "" {
 		put(own, claimOwn)
 	}
-	ga := own == "ga-"+a["version"] || (len(release) > 0 && own == "hwe-"+release[:1])
+	ga := own == "ga-"+a.Version || (len(release) > 0 && own == "hwe-"+release[:1])
 	for _, s := range strings.Split(fan, ",") {
 		s = strings.TrimSpace(s)
 		switch {
@@ -153,6 +149,59 @@ func offer(claims map[Image]claim, p *product, contentID string, source int, log
 			put(s, claimFanOut)
 		}
 	}
+}
+
+// product is a product as selection sees it: its name, its versions and
+// the attributes in force at it, inherited from the top level.
+type product struct {
+	name     string
+	versions map[string]Version
+	attrs    Attrs
+}
+
+// eachProduct calls fn with every product of the stream, file by file, in
+// name order (so that the debug log does not depend on map order).
+func eachProduct(src Stream, fn func(ps *Products, p product)) {
+	for _, ps := range src.Products {
+		for _, name := range sortedKeys(make([]string, 0, len(ps.Products)), ps.Products) {
+			p := ps.Products[name]
+			fn(ps, product{name: name, versions: p.Versions, attrs: p.Attrs.Inherit(ps.Attrs)})
+		}
+	}
+}
+
+// version is the newest complete version of a product: its name, the
+// attributes in force at it and its files.
+type version struct {
+	name  string
+	attrs Attrs
+	files []File
+}
+
+// newest returns the newest complete version of a product: the greatest
+// name in byte order whose Files are usable. The versions it skips are
+// logged at debug level.
+func (p product) newest(log *slog.Logger) (version, bool) {
+	var buf [8]string
+	names := sortedKeys(buf[:0], p.versions)
+	for i := len(names) - 1; i >= 0; i-- {
+		v := p.versions[names[i]]
+		va := v.Attrs.Inherit(p.attrs)
+		var files []File
+		err := fmt.Errorf("%w: empty version name", ErrIncomplete)
+		if names[i] != "" {
+			files, err = v.Files(p.attrs)
+		}
+		if err == nil {
+			err = checkIdentity(&va) // for a Products not made by ParseProducts
+		}
+		if err != nil {
+			log.Debug("skipping incomplete version", "product", p.name, "version", names[i], "why", err)
+			continue
+		}
+		return version{name: names[i], attrs: va, files: files}, true
+	}
+	return version{}, false
 }
 
 // flavoured names the image of a flavoured kernel (kflavor not generic) as

@@ -24,17 +24,6 @@ type Image struct {
 	Label   string `json:"label"`
 }
 
-// Item is one downloadable file of a product version, with its attributes
-// already inherited from the version, product and top level.
-type Item struct {
-	Name   string // the item's key within the version, e.g. "boot-kernel"
-	FType  string // its ftype attribute, e.g. "boot-kernel"
-	Path   string // relative to the stream root; checked by CheckPath
-	Size   int64
-	SHA256 string // 64 lower-case hex digits
-	SHA512 string // optional; 128 hex digits when present
-}
-
 // BootImage is one selected image: the newest complete version of a product,
 // for one subarch.
 type BootImage struct {
@@ -48,8 +37,8 @@ type BootImage struct {
 	// Source is the index, in the list given to Select, of the source that
 	// provided the image.
 	Source int
-	// Items are the version's items that have a path, sorted by Name.
-	Items []Item
+	// Items are the version's files (see Version.Files), sorted by Name.
+	Items []File
 	// Bootloader is the bootloader-type (pxe, uefi, open-firmware …) of a
 	// bootloader product, "" for a boot image. A bootloader is recorded as
 	// OS = the product's os, Arch, Subarch "generic", Release = the

@@ -188,7 +188,7 @@ func TestItemFieldsInherit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ss.Item{{Name: "a", FType: "from-top", Path: "a", Size: 7, SHA256: sha}, {Name: "b", FType: "own", Path: "b", Size: 9, SHA256: sha}}
+	want := []ss.File{{Name: "a", FType: "from-top", Path: "a", Size: 7, SHA256: sha}, {Name: "b", FType: "own", Path: "b", Size: 9, SHA256: sha}}
 	if len(got) != 1 {
 		t.Fatalf("got %d images", len(got))
 	}
