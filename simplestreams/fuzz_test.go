@@ -29,13 +29,15 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add([]byte(`{"format": "index:1.0", "index": {"a": {"format": "products:1.0", "path": "x/../y"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ix, err := ss.ParseIndex(data)
-		if err == nil {
-			for _, id := range ix.ContentIDs() {
-				if ss.CheckPath(ix.Index[id].Path) != nil {
-					t.Fatalf("accepted unsafe path %q", ix.Index[id].Path)
-				}
+		if err != nil {
+			return
+		}
+		for _, id := range ix.ContentIDs() {
+			if ss.CheckPath(ix.Index[id].Path) != nil {
+				t.Fatalf("accepted unsafe path %q", ix.Index[id].Path)
 			}
 		}
+		roundTripIndex(t, ix)
 	})
 }
 
@@ -44,6 +46,7 @@ func FuzzParseProducts(f *testing.F) {
 	b, _ := os.ReadFile(filepath.Join(tree.Dir, tree.Products))
 	f.Add(b)
 	f.Add([]byte(`{"format": "products:1.0", "products": {"p": {"arch": "a", "release": "r", "label": "l", "subarches": "x,,y", "versions": {"1": {"items": {"i": {"path": "p", "size": 1, "sha256": "00"}}}}}}}`))
+	f.Add([]byte(odd))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ss.ParseProducts(data)
 		if err != nil {
@@ -52,6 +55,7 @@ func FuzzParseProducts(f *testing.F) {
 		if !json.Valid(data) {
 			t.Fatalf("accepted invalid JSON %q", data)
 		}
+		roundTrip(t, p) // what it reads, it writes back out as a file it reads the same
 		ims, _ := ss.Select([]ss.Stream{{Products: []*ss.Products{p}, Selections: []ss.Selection{{}}}}, nil)
 		for _, im := range ims {
 			for _, name := range []string{im.OS, im.Arch, im.Subarch, im.Release, im.Label} {

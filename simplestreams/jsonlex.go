@@ -214,7 +214,9 @@ func (l *lexer) keep(extra *map[string]json.RawMessage, key string) error {
 
 // keepSince sets extra[key] to the canonical JSON text of the value the
 // lexer has read since start: compact, with <, >, &, U+2028 and U+2029
-// escaped, as encoding/json writes it.
+// escaped, as encoding/json writes it. A value kept as text thus reads back
+// the same after json.Marshal, which compacts and escapes what a Marshaler
+// returns.
 func (l *lexer) keepSince(start int, extra *map[string]json.RawMessage, key string) error {
 	text := l.data[start:l.pos]
 	v := json.RawMessage(nil)

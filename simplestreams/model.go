@@ -8,13 +8,14 @@ import (
 
 // The model mirrors the two JSON files field for field, as
 // canonical/lxd's shared/simplestreams does: the attributes MAAS reads are
-// typed fields and every other one is kept in Extra, so that nothing of a
-// file read with ParseProducts or ParseIndex is lost. Products, versions
-// and items are maps keyed by name, as in the JSON: the keys are unique by
-// construction, a mirror drops what it does not hold with delete, and
-// nothing depends on map order because Select settles every tie by name.
-// Select and Files only read a model, so one model may be used by any
-// number of goroutines that do not change it.
+// typed fields and every other one is kept in Extra, so that a file read
+// with ParseProducts or ParseIndex can be written back out with MarshalJSON
+// and nothing lost. Products, versions and items are maps keyed by name,
+// as in the JSON: the keys are unique by construction, a mirror drops what
+// it does not hold with delete, and nothing depends on map order because
+// Select settles every tie by name and MarshalJSON writes keys sorted.
+// Select, Files and MarshalJSON only read a model, so one model may be
+// used by any number of goroutines that do not change it.
 
 // Products is a products:1.0 file: the top level's attributes, which every
 // product inherits, and the products by name. Extra holds the top level's
@@ -29,7 +30,7 @@ type Products struct {
 	Updated   string // "updated"
 	Attrs
 	// Products are the products by name; nil when the file has no
-	// "products".
+	// "products" (MarshalJSON then writes none).
 	Products map[string]Product
 }
 
@@ -57,11 +58,14 @@ type Item struct {
 // MAAS streams set os, arch, release, subarch, subarches, kflavor and label
 // on products and ftype, path, size and sha256 on items.
 //
-// Extra holds every attribute that has no field and every value a field
-// cannot hold as the file wrote it: "" or 0, null, a number given for a
-// string (the field then holds its text, as MAAS reads it), a size that is
-// not an integer (Size is then -1). Extra's values are JSON text, compact
-// and with <, > and & escaped as encoding/json writes them.
+// A zero field ("" or 0) is written out only from Extra, which holds every
+// attribute that has no field and every value a field cannot hold as the
+// file wrote it: "" or 0, null, a number given for a string (the field then
+// holds its text, as MAAS reads it), a size that is not an integer (Size is
+// then -1). Extra's values are JSON text, compact and with <, > and &
+// escaped as encoding/json writes them, so that they read back the same
+// after json.Marshal. MarshalJSON writes Extra's value over a field's of the
+// same name.
 //
 // A level that sets an attribute to "" or 0 still sets it: it hides the
 // parent's value. Only ParseProducts records that; a field set in code

@@ -1,6 +1,6 @@
-// Package simplestreams reads simplestreams metadata, verifies clear-signed
-// files against a keyring and selects MAAS boot images; it does no I/O of its
-// own: bytes in, values out.
+// Package simplestreams reads and writes simplestreams metadata, verifies
+// clear-signed files against a keyring and selects MAAS boot images; it does
+// no I/O of its own: bytes in, values out.
 package simplestreams
 
 // Selection filters images. An empty OS or Release, or "*", matches any value.
