@@ -5,74 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"maas-import-boot-images/simplestreams"
-	"maas-import-boot-images/simplestreams/streamtest"
 )
-
-const benchFileSize = 256 << 20
-
-// benchServer serves one 256 MiB file from disk.
-func benchServer(b *testing.B) (url string, fl file) {
-	dir := b.TempDir()
-	p := filepath.Join(dir, "squashfs")
-	f, err := os.Create(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), streamtest.Payload("bench", benchFileSize)); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	b.Cleanup(srv.Close)
-	return srv.URL + "/squashfs", file{SHA256: hex.EncodeToString(h.Sum(nil)), Size: benchFileSize, URL: srv.URL + "/squashfs", Name: "squashfs"}
-}
-
-// BenchmarkDownload fetches, hashes, writes, syncs and renames a 256 MiB
-// file into the cache; BenchmarkDownloadBaseline does the same work in the
-// plainest way (GET, io.Copy through sha256 into a file, sync), for a ratio
-// measured in the same run.
-func BenchmarkDownload(b *testing.B) {
-	_, fl := benchServer(b)
-	f := newFetcher(Options{Timeout: 10e9, Jobs: 1, UserAgent: "bench", Log: nil}.withDefaults())
-	b.SetBytes(benchFileSize)
-	for b.Loop() {
-		cache := b.TempDir()
-		if err := f.download(context.Background(), cache, fl, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDownloadBaseline(b *testing.B) {
-	u, fl := benchServer(b)
-	b.SetBytes(benchFileSize)
-	for b.Loop() {
-		resp, err := http.Get(u)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := os.Create(filepath.Join(b.TempDir(), "f"))
-		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(out, h), resp.Body); err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		out.Sync()
-		out.Close()
-		if hex.EncodeToString(h.Sum(nil)) != fl.SHA256 {
-			b.Fatal("bad hash")
-		}
-	}
-}
 
 // fakeImages makes n images of 4 items each, with distinct sha256s.
 func fakeImages(n int) []simplestreams.BootImage {
@@ -96,7 +33,7 @@ func fillCache(b *testing.B, st storage, ims []simplestreams.BootImage) {
 	}
 	for _, im := range ims {
 		for _, it := range im.Items {
-			if err := os.WriteFile(filepath.Join(st.cache(), it.SHA256), []byte("x"), 0o644); err != nil {
+			if err := os.WriteFile(st.cache().Path(it.SHA256), []byte("x"), 0o644); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -118,7 +55,7 @@ func BenchmarkPlan(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, fl := range files {
-			if !st.cached(fl) {
+			if !st.cache().Has(fl.SHA256, fl.Size) {
 				b.Fatal("not cached")
 			}
 		}

@@ -4,18 +4,17 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ulikunitz/xz"
 
+	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -63,7 +62,7 @@ func bootloaderArchives(b simplestreams.BootImage) ([]simplestreams.File, error)
 // manifest reads the member list of an extracted archive, and reports
 // whether every member is in the cache with its size.
 func (s storage) manifest(archiveSHA string) ([]member, bool) {
-	b, err := os.ReadFile(filepath.Join(s.cache(), manifestName(archiveSHA)))
+	b, err := os.ReadFile(s.cache().Path(manifestName(archiveSHA)))
 	if err != nil {
 		return nil, false
 	}
@@ -71,8 +70,9 @@ func (s storage) manifest(archiveSHA string) ([]member, bool) {
 	if json.Unmarshal(b, &ms) != nil {
 		return nil, false
 	}
+	c := s.cache()
 	for _, m := range ms {
-		if simplestreams.CheckPath(m.Name) != nil || len(m.SHA256) != 64 || !s.cached(file{SHA256: m.SHA256, Size: m.Size}) {
+		if simplestreams.CheckPath(m.Name) != nil || len(m.SHA256) != 64 || !c.Has(m.SHA256, m.Size) {
 			return nil, false
 		}
 	}
@@ -117,10 +117,10 @@ func (s storage) bootloaderMembers(ctx context.Context, bls []simplestreams.Boot
 // beside the archive. The archive is hostile input: only regular files and
 // directories, names confined to the tree, sizes capped, no links.
 func (s storage) extract(it simplestreams.File) ([]member, error) {
-	archive := filepath.Join(s.cache(), it.SHA256)
+	archive := s.cache().Path(it.SHA256)
 	f, err := os.Open(archive)
 	if err != nil {
-		return nil, fsErr("opening", archive, err)
+		return nil, disk.Wrap("opening", archive, err)
 	}
 	defer f.Close()
 	xr, err := xz.NewReader(bufio.NewReader(f))
@@ -174,59 +174,18 @@ func (s storage) extract(it simplestreams.File) ([]member, error) {
 		if total += h.Size; total > maxArchiveSize || len(members) >= maxMembers {
 			return nil, bad("unpacks to more than %d MiB or %d files", maxArchiveSize>>20, maxMembers)
 		}
-		m, err := s.storeMember(name, io.LimitReader(tr, h.Size), h.Size)
+		sha, err := s.cache().Put(io.LimitReader(tr, h.Size), h.Size)
 		if err != nil {
 			if errors.Is(err, ErrStorage) {
 				return nil, err
 			}
 			return nil, bad("member %s: %v", name, err)
 		}
-		members = append(members, m)
+		members = append(members, member{Name: name, SHA256: sha, Size: h.Size})
 	}
 	b, _ := json.Marshal(members)
-	tmp := filepath.Join(s.cache(), tmpPrefix+randomSuffix())
-	if err := writeSynced(tmp, b); err != nil {
+	if err := disk.WriteFile(s.cache().Path(manifestName(it.SHA256)), b, fault.WriteMeta); err != nil {
 		return nil, err
 	}
-	dst := filepath.Join(s.cache(), manifestName(it.SHA256))
-	if err := os.Rename(tmp, dst); err != nil {
-		_ = os.Remove(tmp)
-		return nil, fsErr("renaming", tmp, err)
-	}
 	return members, nil
-}
-
-// storeMember writes one member into the cache by its content.
-func (s storage) storeMember(name string, r io.Reader, size int64) (member, error) {
-	tmp := filepath.Join(s.cache(), tmpPrefix+randomSuffix())
-	if err := fault("extract", tmp); err != nil {
-		return member{}, fsErr("creating", tmp, err)
-	}
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return member{}, fsErr("creating", tmp, err)
-	}
-	defer os.Remove(tmp) // a no-op after the rename
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), r)
-	if err == nil && n != size {
-		err = fmt.Errorf("truncated: %d of %d bytes", n, size)
-	}
-	if err == nil {
-		err = fsErr("syncing", tmp, syncFile(out))
-	}
-	if cerr := out.Close(); err == nil {
-		err = fsErr("closing", tmp, cerr)
-	}
-	if err == nil {
-		err = fsErr("chmod", tmp, os.Chmod(tmp, 0o644))
-	}
-	if err != nil {
-		return member{}, err
-	}
-	m := member{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
-	if s.cached(file{SHA256: m.SHA256, Size: size}) {
-		return m, nil // the same content is there already, perhaps linked
-	}
-	return m, fsErr("renaming", tmp, os.Rename(tmp, filepath.Join(s.cache(), m.SHA256)))
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
 	"maas-import-boot-images/source"
@@ -213,20 +214,19 @@ func TestBootloaderMembersSynced(t *testing.T) {
 		mu  sync.Mutex
 		ops []string
 	)
-	injectFault = func(op, path string) error {
+	defer fault.Set(func(step fault.Step, path string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case op == "extract":
+		case step == fault.Put:
 			ops = append(ops, "extract")
-		case op == "sync-dir" && path == filepath.Join(storage, "cache"):
+		case step == fault.SyncDir && path == filepath.Join(storage, "cache"):
 			ops = append(ops, "sync-cache")
-		case op == "rename-snapshot":
+		case step == fault.RenameSnapshot:
 			ops = append(ops, "publish")
 		}
 		return nil
-	}
-	defer func() { injectFault = nil }()
+	})()
 	mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
 	lastExtract, syncAfter, publish := -1, -1, -1
 	for i, op := range ops {

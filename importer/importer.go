@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/fetch"
+	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/source"
 )
@@ -38,17 +40,14 @@ type Options struct {
 	Progress           Progress     // nil → none
 }
 
-// Progress receives download progress. It must be safe for concurrent use.
-type Progress interface {
-	Start(name string, size int64) FileProgress
-}
+// DefaultJobs is how many files an import downloads at once by default.
+const DefaultJobs = 4
 
-// FileProgress follows one download. Add may be called with a negative n
-// when a download restarts.
-type FileProgress interface {
-	Add(n int)
-	Done(err error)
-}
+// Progress receives download progress (fetch.Progress).
+type Progress = fetch.Progress
+
+// FileProgress follows one download (fetch.FileProgress).
+type FileProgress = fetch.FileProgress
 
 // Statuses of a Result.
 const (
@@ -111,28 +110,28 @@ type ImageInfo struct {
 	Bootloader bool `json:"-"`
 }
 
-// withDefaults returns the options with their defaults filled in.
-func (o Options) withDefaults() Options {
-	o.defaults()
-	return o
-}
-
+// defaults fills in the importer's own defaults; the HTTP ones are the
+// fetch package's.
 func (o *Options) defaults() {
 	if o.Jobs <= 0 {
-		o.Jobs = 4
+		o.Jobs = DefaultJobs
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+	o.Log = logger(o.Log)
+}
+
+// logger is log, or one that discards when log is nil: each entry point
+// of the package calls it once.
+func logger(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	if o.Retries < 0 {
-		o.Retries = 0
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.UserAgent == "" {
-		o.UserAgent = "maas-import-boot-images"
-	}
+	return log
+}
+
+// newClient is the HTTP client of a run.
+func newClient(opts Options) *fetch.Client {
+	return fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
+		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log})
 }
 
 // statfs is unix.Statfs; tests replace it to simulate a full disk.
@@ -161,7 +160,7 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 		}
 		st.removeTemporaries(opts.Log)
 	}
-	f := newFetcher(opts)
+	f := newClient(opts)
 	images, bls, locs, err := loadImages(ctx, f, sources, opts)
 	if err != nil {
 		return nil, err
@@ -172,18 +171,7 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 		return nil, err
 	}
 	res := &Result{Storage: opts.Storage, Images: imageInfos(all)}
-	var missing []file
-	for _, fl := range files {
-		res.Files.Total++
-		res.Bytes.Total += fl.Size
-		if !st.cached(fl) {
-			missing = append(missing, fl)
-			res.Files.Downloaded++
-			res.Bytes.Downloaded += fl.Size
-		}
-	}
-	res.Files.Reused = res.Files.Total - res.Files.Downloaded
-	res.Bytes.Reused = res.Bytes.Total - res.Bytes.Downloaded
+	missing := st.missing(files, res)
 	done := func(status string) (*Result, error) {
 		res.Status = status
 		res.Duration = Seconds(time.Since(start))
@@ -210,7 +198,7 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 			now := time.Now()
 			metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
 			if err := os.Chtimes(metaFile, now, now); err != nil {
-				return nil, fsErr("touching", metaFile, err)
+				return nil, disk.Wrap("touching", metaFile, err)
 			}
 			// Nothing else is written, not even by cleanup (SPEC §4):
 			// old snapshots go after the next switch, or by `cleanup`.
@@ -218,44 +206,69 @@ func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Resul
 			return done(StatusUnchanged)
 		}
 	}
-	if err := st.checkSpace(missing); err != nil {
-		return nil, err
-	}
-	if err := st.mkdirs(); err != nil {
-		return nil, err
-	}
-	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
-		return nil, err
-	}
-	res.Bytes.Downloaded = f.received.Load()
-	members, _, err := st.bootloaderMembers(ctx, bls, true)
+	snap, err := st.build(ctx, f, missing, images, bls, meta, opts)
 	if err != nil {
 		return nil, err
+	}
+	res.Snapshot = snap
+	res.Bytes.Downloaded = f.Received()
+	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "bootloaders", len(bls), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
+	st.cleanupAfter(opts, true)
+	return done(StatusImported)
+}
+
+// missing counts the files of a run into res, and returns those that the
+// cache lacks.
+func (st storage) missing(files []fetch.File, res *Result) []fetch.File {
+	c := st.cache()
+	var missing []fetch.File
+	for _, fl := range files {
+		res.Files.Total++
+		res.Bytes.Total += fl.Size
+		if !c.Has(fl.SHA256, fl.Size) {
+			missing = append(missing, fl)
+			res.Files.Downloaded++
+			res.Bytes.Downloaded += fl.Size
+		}
+	}
+	res.Files.Reused = res.Files.Total - res.Files.Downloaded
+	res.Bytes.Reused = res.Bytes.Total - res.Bytes.Downloaded
+	return missing
+}
+
+// build downloads the missing files into the cache, unpacks the
+// bootloaders, and publishes the snapshot of the images and bootloaders.
+func (st storage) build(ctx context.Context, f *fetch.Client, missing []fetch.File, images, bls []simplestreams.BootImage, meta []byte, opts Options) (string, error) {
+	if err := st.checkSpace(missing); err != nil {
+		return "", err
+	}
+	if err := st.mkdirs(); err != nil {
+		return "", err
+	}
+	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
+		return "", err
+	}
+	members, _, err := st.bootloaderMembers(ctx, bls, true)
+	if err != nil {
+		return "", err
 	}
 	t, err := st.snapshotTree(images, bls, members)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	logWarnings(opts.Log, t)
 	if err := st.storeGenerated(t); err != nil {
-		return nil, err
+		return "", err
 	}
 	// Each file, downloaded, unpacked from a bootloader archive or
 	// generated, was synced before its rename; one sync of the directory
 	// makes all the renames durable before the snapshot links them.
 	if len(missing) > 0 || len(bls) > 0 {
-		if err := syncDir(st.cache()); err != nil {
-			return nil, err
+		if err := st.cache().Sync(); err != nil {
+			return "", err
 		}
 	}
-	snap, err := st.publish(ctx, t, meta)
-	if err != nil {
-		return nil, err
-	}
-	res.Snapshot = snap
-	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "bootloaders", len(bls), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
-	st.cleanupAfter(opts, true)
-	return done(StatusImported)
+	return st.publish(ctx, t, meta)
 }
 
 // cleanupAfter cleans up after a successful run. A failure to remove old
@@ -284,9 +297,9 @@ func imageInfos(images []simplestreams.BootImage) []ImageInfo {
 
 // planFiles turns images into distinct files by sha256. Two items with the
 // same sha256 but a different size are refused.
-func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) ([]file, error) {
+func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) ([]fetch.File, error) {
 	seen := map[string]int{}
-	var files []file
+	var files []fetch.File
 	for _, im := range images {
 		for _, it := range im.Items {
 			if i, ok := seen[it.SHA256]; ok {
@@ -300,13 +313,13 @@ func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) 
 				return nil, err
 			}
 			seen[it.SHA256] = len(files)
-			files = append(files, file{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: path.Base(it.Path)})
+			files = append(files, fetch.File{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: path.Base(it.Path)})
 		}
 	}
 	return files, nil
 }
 
-func downloadAll(ctx context.Context, f *fetcher, st storage, missing []file, opts Options) error {
+func downloadAll(ctx context.Context, f *fetch.Client, st storage, missing []fetch.File, opts Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Jobs)
 	for _, fl := range missing {
@@ -315,7 +328,7 @@ func downloadAll(ctx context.Context, f *fetcher, st storage, missing []file, op
 				return err
 			}
 			opts.Log.Debug("downloading", "url", redactString(fl.URL), "size", fl.Size)
-			return f.download(gctx, st.cache(), fl, opts.Progress)
+			return f.Get(gctx, fl, st.cache())
 		})
 	}
 	err := g.Wait()

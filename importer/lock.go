@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"maas-import-boot-images/internal/disk"
 )
 
 // Lock takes the flock on <storage>/.lock, creating the storage
@@ -16,13 +18,13 @@ import (
 // their process. With wait it polls until ctx is done; otherwise a held
 // lock is ErrLocked. The returned function releases the lock.
 func Lock(ctx context.Context, storage string, wait bool) (func(), error) {
-	if err := mkdirAll(storage); err != nil {
-		return nil, fsErr("creating", storage, err)
+	if err := disk.MkdirAll(storage); err != nil {
+		return nil, err
 	}
 	name := filepath.Join(storage, ".lock")
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fsErr("opening", name, err)
+		return nil, disk.Wrap("opening", name, err)
 	}
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -31,7 +33,7 @@ func Lock(ctx context.Context, storage string, wait bool) (func(), error) {
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return nil, fsErr("locking", name, err)
+			return nil, disk.Wrap("locking", name, err)
 		}
 		if !wait {
 			f.Close()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/source"
 )
@@ -14,7 +15,7 @@ import (
 // loadImages reads every source's index and products files, verifying
 // signatures, and selects the images. It returns each source's location
 // too, for the item URLs. Any source that fails fails the run.
-func loadImages(ctx context.Context, f *fetcher, sources []source.BootSource, opts Options) (images, bootloaders []simplestreams.BootImage, locs []simplestreams.Location, err error) {
+func loadImages(ctx context.Context, f *fetch.Client, sources []source.BootSource, opts Options) (images, bootloaders []simplestreams.BootImage, locs []simplestreams.Location, err error) {
 	streams := make([]simplestreams.Stream, len(sources))
 	locs = make([]simplestreams.Location, len(sources))
 	for i, src := range sources {
@@ -40,7 +41,7 @@ func loadImages(ctx context.Context, f *fetcher, sources []source.BootSource, op
 	return images, bootloaders, locs, nil
 }
 
-func loadSource(ctx context.Context, f *fetcher, src source.BootSource, opts Options) (simplestreams.Location, []*simplestreams.Products, error) {
+func loadSource(ctx context.Context, f *fetch.Client, src source.BootSource, opts Options) (simplestreams.Location, []*simplestreams.Products, error) {
 	loc, err := simplestreams.Locate(src.URL)
 	if err != nil {
 		return loc, nil, fmt.Errorf("source %s: %w", redactString(src.URL), err)
@@ -59,7 +60,7 @@ func loadSource(ctx context.Context, f *fetcher, src source.BootSource, opts Opt
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", redactString(src.URL), err)
 		}
-		b, err := f.readMetadata(ctx, where)
+		b, err := f.Metadata(ctx, where)
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
 	"maas-import-boot-images/source"
@@ -120,20 +121,6 @@ func serialize(f func(w http.ResponseWriter, r *http.Request) bool) func(w http.
 		ch <- struct{}{}
 		defer func() { <-ch }()
 		return f(w, r)
-	}
-}
-
-func TestRetryAfterIsCapped(t *testing.T) {
-	f := newFetcher(testOptions(t.TempDir()).withDefaults())
-	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": []string{"86400"}}}
-	// The SPEC caps Retry-After at 60 s: a mirror asking for a day gets
-	// a minute, one asking for 2 s gets 2 s.
-	if d := f.client.Backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, 1, resp); d != 60*time.Second {
-		t.Errorf("Retry-After: 86400 waits %v, want 60s", d)
-	}
-	resp.Header.Set("Retry-After", "2")
-	if d := f.client.Backoff(f.client.RetryWaitMin, f.client.RetryWaitMax, 1, resp); d != 2*time.Second {
-		t.Errorf("Retry-After: 2 waits %v, want 2s", d)
 	}
 }
 
@@ -347,16 +334,16 @@ func TestRealENOSPC(t *testing.T) {
 // with EACCES in turn: the run ends in ErrStorage (exit 8) wrapping that
 // errno, current is untouched and no temporary file is left.
 func TestWriteStepFailures(t *testing.T) {
-	steps := []string{"create-part", "write", "sync-file", "rename-cache", "sync-dir", "mkdir", "link", "write-meta",
-		"rename-snapshot", "symlink", "switch", "extract"}
+	steps := []fault.Step{fault.CreatePart, fault.Write, fault.SyncFile, fault.Rename, fault.SyncDir, fault.Mkdir, fault.Link, fault.WriteMeta,
+		fault.RenameSnapshot, fault.Symlink, fault.Switch, fault.Put}
 	m := newMirror(t, bootSpec("20250101"))
 	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 	base := t.TempDir()
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EACCES} {
 		for _, step := range steps {
-			t.Run(step+"/"+errno.Error(), func(t *testing.T) {
+			t.Run(step.String()+"/"+errno.Error(), func(t *testing.T) {
 				m.write(bootSpec("20250101"))
-				storage := filepath.Join(base, step+"-"+strconv.Itoa(int(errno)))
+				storage := filepath.Join(base, step.String()+"-"+strconv.Itoa(int(errno)))
 				mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "jammy", Subarches: []string{"generic"}})}, testOptions(storage))
 				before := treeState(t, storage)
 				// A new version, and bootloaders from a new archive, so that
@@ -365,14 +352,13 @@ func TestWriteStepFailures(t *testing.T) {
 				spec.Bootloaders = streamtest.Bootloaders("20250202")
 				m.write(spec)
 				var hit atomic.Bool // the downloads run concurrently
-				injectFault = func(op, path string) error {
-					if op == step {
+				defer fault.Set(func(s fault.Step, path string) error {
+					if s == step {
 						hit.Store(true)
 						return errno
 					}
 					return nil
-				}
-				defer func() { injectFault = nil }()
+				})()
 				_, err := run(t, src, testOptions(storage))
 				if !hit.Load() {
 					t.Fatalf("the import never reached the %s step", step)
@@ -405,13 +391,12 @@ func TestCleanupFailureKeepsTheImport(t *testing.T) {
 	first := mustRun(t, src, testOptions(storage))
 	m.write(maasSpec("20250101", "20250202"))
 	time.Sleep(1100 * time.Millisecond)
-	injectFault = func(op, path string) error {
-		if op == "remove" {
+	defer fault.Set(func(s fault.Step, path string) error {
+		if s == fault.Remove {
 			return syscall.EACCES
 		}
 		return nil
-	}
-	defer func() { injectFault = nil }()
+	})()
 	var logs strings.Builder
 	opts := testOptions(storage)
 	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))

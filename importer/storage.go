@@ -3,9 +3,6 @@ package importer
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -13,11 +10,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/cache"
+	"maas-import-boot-images/fetch"
+	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -27,58 +27,20 @@ type storage string
 const (
 	currentLink    = "current"
 	snapshotPrefix = "snapshot-"
-	tmpPrefix      = ".tmp-"
+	tmpPrefix      = disk.TempPrefix
 	metaName       = "maas.meta"
 )
 
 func (s storage) path(elem ...string) string {
 	return filepath.Join(append([]string{string(s)}, elem...)...)
 }
-func (s storage) cache() string { return s.path("cache") }
+func (s storage) cache() *cache.Dir { return cache.New(s.path("cache")) }
 
-func (s storage) mkdirs() error {
-	for _, d := range []string{string(s), s.cache()} {
-		if err := mkdirAll(d); err != nil {
-			return fsErr("creating", d, err)
-		}
-	}
-	// The cache must be a directory of the storage, not a link elsewhere.
-	if fi, err := os.Lstat(s.cache()); err != nil || !fi.IsDir() {
-		return fsErr("checking", s.cache(), errors.New("not a directory (a symlink?): refusing to write through it"))
-	}
-	return nil
-}
-
-// mkdirAll is os.MkdirAll with mode 0755 whatever the umask: tftpd and the
-// HTTP boot server, unprivileged, must be able to enter the storage. Only
-// the directories it creates are changed.
-func mkdirAll(dir string) error {
-	var created []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
-			break
-		}
-		created = append(created, d)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, d := range created {
-		if err := os.Chmod(d, 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// cached reports whether the cache holds the file, trusted by name and size.
-func (s storage) cached(fl file) bool {
-	fi, err := os.Lstat(filepath.Join(s.cache(), fl.SHA256))
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == fl.Size
-}
+// mkdirs makes the storage and its cache.
+func (s storage) mkdirs() error { return s.cache().Create() }
 
 // checkSpace refuses to start downloads that cannot fit.
-func (s storage) checkSpace(missing []file) error {
+func (s storage) checkSpace(missing []fetch.File) error {
 	var need int64
 	for _, fl := range missing {
 		need += fl.Size
@@ -95,7 +57,7 @@ func (s storage) checkSpace(missing []file) error {
 	}
 	var st unix.Statfs_t
 	if err := statfs(dir, &st); err != nil {
-		return fsErr("checking free space of", dir, err)
+		return disk.Wrap("checking free space of", dir, err)
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if free < need {
@@ -132,12 +94,13 @@ func (s storage) unchanged(t *tree, meta []byte) (string, bool) {
 	if err != nil || !bytes.Equal(old, meta) {
 		return "", false
 	}
+	c := s.cache()
 	for _, l := range t.links {
 		fi, err := os.Lstat(filepath.Join(s.path(snap), l.rel))
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() != l.size {
 			return "", false
 		}
-		ci, err := os.Lstat(filepath.Join(s.cache(), l.cacheName))
+		ci, err := os.Lstat(c.Path(l.cacheName))
 		if err != nil || !os.SameFile(fi, ci) {
 			return "", false
 		}
@@ -154,15 +117,16 @@ func (s storage) unchanged(t *tree, meta []byte) (string, bool) {
 // it, renames it into place and switches current to it. On error the
 // temporary tree is removed and current is untouched.
 func (s storage) publish(ctx context.Context, t *tree, meta []byte) (snap string, err error) {
-	tmp := s.path(tmpPrefix + snapshotPrefix + randomSuffix())
+	tmp := disk.TempPath(string(s), snapshotPrefix)
 	defer func() {
 		if err != nil {
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	if err := mkdir(tmp); err != nil {
+	if err := disk.Mkdir(tmp); err != nil {
 		return "", err
 	}
+	c := s.cache()
 	dirs := []string{tmp}
 	made := map[string]bool{tmp: true}
 	for i, l := range t.links {
@@ -178,45 +142,36 @@ func (s storage) publish(ctx context.Context, t *tree, meta []byte) (snap string
 			parents = append(parents, d)
 		}
 		for j := len(parents) - 1; j >= 0; j-- {
-			if err := mkdir(parents[j]); err != nil {
+			if err := disk.Mkdir(parents[j]); err != nil {
 				return "", err
 			}
 			made[parents[j]] = true
 			dirs = append(dirs, parents[j])
 		}
-		if err := fault("link", dst); err != nil {
-			return "", fsErr("linking", dst, err)
-		}
-		if err := os.Link(filepath.Join(s.cache(), l.cacheName), dst); err != nil {
-			return "", fsErr("linking", dst, err)
+		src := c.Path(l.cacheName)
+		if err := disk.Do(fault.Link, "linking", dst, func() error { return os.Link(src, dst) }); err != nil {
+			return "", err
 		}
 	}
 	for _, sl := range t.symlinks {
 		dst := filepath.Join(tmp, sl.rel)
-		if err := fault("link", dst); err != nil {
-			return "", fsErr("linking", dst, err)
-		}
-		if err := os.Symlink(sl.target, dst); err != nil {
-			return "", fsErr("linking", dst, err)
+		if err := disk.Do(fault.Link, "linking", dst, func() error { return os.Symlink(sl.target, dst) }); err != nil {
+			return "", err
 		}
 	}
-	metaFile := filepath.Join(tmp, metaName)
-	if err := writeSynced(metaFile, meta); err != nil {
+	if err := disk.WriteFile(filepath.Join(tmp, metaName), meta, fault.WriteMeta); err != nil {
 		return "", err
 	}
 	// Directories deepest first, so that each entry is durable before the
 	// directory that names it.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syncDir(dirs[i]); err != nil {
+		if err := disk.SyncDir(dirs[i]); err != nil {
 			return "", err
 		}
 	}
 	snap = s.snapshotName(time.Now().UTC())
-	if err := fault("rename-snapshot", tmp); err != nil {
-		return "", fsErr("renaming", tmp, err)
-	}
-	if err := os.Rename(tmp, s.path(snap)); err != nil {
-		return "", fsErr("renaming", tmp, err)
+	if err := disk.Do(fault.RenameSnapshot, "renaming", tmp, func() error { return os.Rename(tmp, s.path(snap)) }); err != nil {
+		return "", err
 	}
 	if err := s.switchCurrent(snap); err != nil {
 		_ = os.RemoveAll(s.path(snap))
@@ -228,22 +183,16 @@ func (s storage) publish(ctx context.Context, t *tree, meta []byte) (snap string
 // switchCurrent points current at snap by renaming a new relative symlink
 // over it, then syncs the storage directory.
 func (s storage) switchCurrent(snap string) error {
-	tmp := s.path(tmpPrefix + currentLink + "-" + randomSuffix())
-	if err := fault("symlink", tmp); err != nil {
-		return fsErr("creating symlink", tmp, err)
+	tmp := disk.TempPath(string(s), currentLink+"-")
+	if err := disk.Do(fault.Symlink, "creating symlink", tmp, func() error { return os.Symlink(snap, tmp) }); err != nil {
+		return err
 	}
-	if err := os.Symlink(snap, tmp); err != nil {
-		return fsErr("creating symlink", tmp, err)
-	}
-	if err := fault("switch", tmp); err != nil {
+	cur := s.path(currentLink)
+	if err := disk.Do(fault.Switch, "switching", cur, func() error { return os.Rename(tmp, cur) }); err != nil {
 		_ = os.Remove(tmp)
-		return fsErr("switching", s.path(currentLink), err)
+		return err
 	}
-	if err := os.Rename(tmp, s.path(currentLink)); err != nil {
-		_ = os.Remove(tmp)
-		return fsErr("switching", s.path(currentLink), err)
-	}
-	return syncDir(string(s))
+	return disk.SyncDir(string(s))
 }
 
 // snapshotName is snapshot-YYYYMMDD-HHMMSS, with -2, -3 … on a clash.
@@ -256,66 +205,6 @@ func (s storage) snapshotName(t time.Time) string {
 		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// mkdir makes a directory with mode 0755 whatever the umask.
-func mkdir(dir string) error {
-	if err := fault("mkdir", dir); err != nil {
-		return fsErr("creating", dir, err)
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fsErr("creating", dir, err)
-	}
-	return fsErr("chmod", dir, os.Chmod(dir, 0o755))
-}
-
-func writeSynced(name string, b []byte) error {
-	if err := fault("write-meta", name); err != nil {
-		return fsErr("creating", name, err)
-	}
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fsErr("creating", name, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fsErr("writing", name, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fsErr("chmod", name, err)
-	}
-	if err := syncFile(f); err != nil {
-		f.Close()
-		return fsErr("syncing", name, err)
-	}
-	return fsErr("closing", name, f.Close())
-}
-
-// syncFile makes a file's content durable (fsync).
-func syncFile(f *os.File) error {
-	if err := fault("sync-file", f.Name()); err != nil {
-		return err
-	}
-	return f.Sync()
-}
-
-func syncDir(dir string) error {
-	if err := fault("sync-dir", dir); err != nil {
-		return fsErr("syncing", dir, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fsErr("opening", dir, err)
-	}
-	defer d.Close()
-	return fsErr("syncing", dir, d.Sync())
 }
 
 // removeTemporaries removes what crashed runs left: temporary snapshots
@@ -345,7 +234,7 @@ func (s storage) cleanup(keep int, dryRun, parts bool, log *slog.Logger) (*Clean
 	cur := s.currentSnapshot()
 	entries, err := os.ReadDir(string(s))
 	if err != nil {
-		return nil, fsErr("reading", string(s), err)
+		return nil, disk.Wrap("reading", string(s), err)
 	}
 	var snaps []string
 	for _, e := range entries {
@@ -359,51 +248,25 @@ func (s storage) cleanup(keep int, dryRun, parts bool, log *slog.Logger) (*Clean
 			res.Snapshots = append(res.Snapshots, name)
 			if !dryRun {
 				log.Debug("removing old snapshot", "snapshot", name)
-				if err := fault("remove", s.path(name)); err != nil {
-					return nil, fsErr("removing", s.path(name), err)
-				}
-				if err := os.RemoveAll(s.path(name)); err != nil {
-					return nil, fsErr("removing", s.path(name), err)
+				p := s.path(name)
+				if err := disk.Do(fault.Remove, "removing", p, func() error { return os.RemoveAll(p) }); err != nil {
+					return nil, err
 				}
 			}
 		}
-	}
-	removed := map[string]bool{}
-	for _, n := range res.Snapshots {
-		removed[n] = true
-	}
-	cache, err := os.ReadDir(s.cache())
-	if err != nil && !os.IsNotExist(err) {
-		return nil, fsErr("reading", s.cache(), err)
 	}
 	// In a dry run the snapshots are still there: count the links they
 	// hold so that their files count as unreferenced too.
 	var dying map[uint64]int
-	if dryRun && len(removed) > 0 {
+	if dryRun && len(res.Snapshots) > 0 {
 		dying = s.linksIn(res.Snapshots)
 	}
-	for _, e := range cache {
-		name := e.Name()
-		fi, err := e.Info()
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			continue
-		}
-		isPart := strings.HasSuffix(name, ".part") || strings.HasPrefix(name, tmpPrefix)
-		if (isPart && !parts) || (!isPart && int(st.Nlink)-dying[st.Ino] > 1) {
-			continue
-		}
-		res.CacheFiles = append(res.CacheFiles, name)
-		res.Bytes += fi.Size()
-		if !dryRun {
-			if err := os.Remove(filepath.Join(s.cache(), name)); err != nil {
-				return nil, fsErr("removing", filepath.Join(s.cache(), name), err)
-			}
-		}
+	names, size, err := s.cache().RemoveUnreferenced(parts, dryRun, dying)
+	if err != nil {
+		return nil, err
 	}
+	res.CacheFiles = append(res.CacheFiles, names...)
+	res.Bytes = size
 	return res, nil
 }
 
@@ -415,10 +278,8 @@ func (s storage) linksIn(snaps []string) map[uint64]int {
 			if err != nil || !d.Type().IsRegular() {
 				return nil
 			}
-			if fi, err := d.Info(); err == nil {
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					m[st.Ino]++
-				}
+			if fi, err := d.Info(); err == nil && cache.Inode(fi) != 0 {
+				m[cache.Inode(fi)]++
 			}
 			return nil
 		})
@@ -430,12 +291,10 @@ func (s storage) linksIn(snaps []string) map[uint64]int {
 // under its lock (waiting for it with wait). With dryRun it lists them and
 // changes nothing.
 func Cleanup(ctx context.Context, storageDir string, keep int, dryRun, wait bool, log *slog.Logger) (*CleanupResult, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logger(log)
 	s := storage(storageDir)
 	if _, err := os.Stat(storageDir); err != nil {
-		return nil, fsErr("reading", storageDir, err)
+		return nil, disk.Wrap("reading", storageDir, err)
 	}
 	if !dryRun {
 		unlock, err := Lock(ctx, storageDir, wait)

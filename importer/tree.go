@@ -109,7 +109,7 @@ func (s storage) snapshotTree(images, bls []simplestreams.BootImage, members map
 		from := map[string]string{} // member rel → the archive item that gave it
 		for _, it := range archives {
 			add(link{filepath.Join(archivesDir, it.SHA256), it.SHA256, it.Size})
-			if fi, err := os.Stat(filepath.Join(s.cache(), manifestName(it.SHA256))); err == nil {
+			if fi, err := os.Stat(s.cache().Path(manifestName(it.SHA256))); err == nil {
 				add(link{filepath.Join(archivesDir, manifestName(it.SHA256)), manifestName(it.SHA256), fi.Size()})
 			}
 			for _, m := range members[it.SHA256] {
@@ -207,11 +207,12 @@ func isSyslinuxLink(rel, target string) bool {
 
 // storeGenerated writes the generated files that the cache lacks.
 func (s storage) storeGenerated(t *tree) error {
+	c := s.cache()
 	for name, b := range t.generated {
-		if s.cached(file{SHA256: name, Size: int64(len(b))}) {
+		if c.Has(name, int64(len(b))) {
 			continue
 		}
-		if _, err := s.storeMember(path.Base(grubConfig), bytes.NewReader(b), int64(len(b))); err != nil {
+		if _, err := c.Put(bytes.NewReader(b), int64(len(b))); err != nil {
 			return err
 		}
 	}

@@ -2,20 +2,18 @@ package importer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
+
+	"maas-import-boot-images/cache"
+	"maas-import-boot-images/internal/disk"
 )
 
 // VerifyResult is what Verify found.
@@ -34,109 +32,35 @@ type VerifyResult struct {
 // content does not match their name are deleted, so that the next import
 // fetches them again and rebuilds current.
 func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logger) (*VerifyResult, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logger(log)
 	s := storage(storageDir)
-	res := &VerifyResult{Problems: []string{}, Repaired: []string{}}
 	if _, err := os.Stat(storageDir); err != nil {
-		return nil, fsErr("reading", storageDir, err)
+		return nil, disk.Wrap("reading", storageDir, err)
 	}
 	// A storage without a cache (a first import that failed early) has
 	// nothing verified to serve: that is a verify problem, not a disk one.
-	entries, err := os.ReadDir(s.cache())
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fsErr("reading", s.cache(), err)
+	rep, err := s.cache().Verify(ctx, repair)
+	if err != nil {
+		return nil, err
 	}
-	good := map[uint64]string{} // inode → sha256
-	buf := make([]byte, 1<<20)
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		name := e.Name()
-		if strings.HasSuffix(name, ".part") || strings.HasPrefix(name, tmpPrefix) || !e.Type().IsRegular() {
-			continue
-		}
-		p := filepath.Join(s.cache(), name)
-		if strings.HasSuffix(name, ".members") {
-			// A bootloader archive's member list. One that no snapshot
-			// links is garbage that cleanup removes (a run killed while
-			// cleaning up can leave it without its members); one that a
-			// snapshot links must list members that are all there.
-			fi, err := e.Info()
-			if err != nil {
-				continue
-			}
-			st, _ := fi.Sys().(*syscall.Stat_t)
-			if st == nil || st.Nlink < 2 {
-				continue
-			}
-			if _, ok := s.manifest(strings.TrimSuffix(name, ".members")); !ok {
-				res.Problems = append(res.Problems, fmt.Sprintf("cache/%s: lists members that are not in the cache", name))
-				continue
-			}
-			good[st.Ino] = name
-			continue
-		}
-		got, size, ino, err := hashFile(p, buf)
-		if err != nil {
-			return nil, fsErr("reading", p, err)
-		}
-		res.CacheFiles++
-		res.Bytes += size
-		if got == name {
-			good[ino] = name
-			continue
-		}
-		res.Problems = append(res.Problems, fmt.Sprintf("cache/%s: content hashes to %s", name, got))
-		if repair {
-			if err := os.Remove(p); err != nil {
-				return nil, fsErr("removing", p, err)
-			}
-			res.Repaired = append(res.Repaired, "cache/"+name)
-			log.Warn("removed a corrupt cache file; the next import fetches it again", "file", p)
-		}
+	res := &VerifyResult{CacheFiles: rep.Files, Bytes: rep.Bytes, Problems: []string{}, Repaired: []string{}}
+	for _, m := range rep.Bad {
+		res.Problems = append(res.Problems, fmt.Sprintf("cache/%s: content hashes to %s", m.Name, m.Got))
 	}
+	for _, name := range rep.Removed {
+		res.Repaired = append(res.Repaired, "cache/"+name)
+		log.Warn("removed a corrupt cache file; the next import fetches it again", "file", s.cache().Path(name))
+	}
+	good := rep.Good // inode → cache name
+	res.Problems = append(res.Problems, s.checkMemberLists(rep.Others, good)...)
 	if snap := s.currentSnapshot(); snap != "" {
 		res.Snapshot = snap
-		root := s.path(snap)
-		if _, err := readMeta(filepath.Join(root, metaName)); err != nil {
-			res.Problems = append(res.Problems, err.Error())
-		}
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			switch {
-			case d.IsDir() || rel == metaName:
-				return nil
-			case d.Type()&fs.ModeSymlink != 0:
-				// Only pxelinux's module directory (SPEC §4.1).
-				target, err := os.Readlink(p)
-				if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
-					res.Problems = append(res.Problems, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
-				}
-				return nil
-			case !d.Type().IsRegular():
-				res.Problems = append(res.Problems, fmt.Sprintf("%s/%s: not a regular file", snap, rel))
-				return nil
-			}
-			res.TreeFiles++
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			st, _ := fi.Sys().(*syscall.Stat_t)
-			if st == nil || good[st.Ino] == "" {
-				res.Problems = append(res.Problems, fmt.Sprintf("%s/%s: not a link of a verified cache file", snap, rel))
-			}
-			return nil
-		})
+		problems, err := s.checkTree(snap, good)
 		if err != nil {
-			return nil, fsErr("reading", root, err)
+			return nil, err
 		}
+		res.TreeFiles = problems.files
+		res.Problems = append(res.Problems, problems.list...)
 	} else {
 		res.Problems = append(res.Problems, "no current tree")
 	}
@@ -146,25 +70,79 @@ func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logge
 	return res, nil
 }
 
-func hashFile(p string, buf []byte) (sum string, size int64, ino uint64, err error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, 0, err
+// checkMemberLists checks the cache files that are not named by their
+// content: a bootloader archive's member list that a snapshot links must
+// list members that are all there, and is then good; one that no
+// snapshot links is garbage that cleanup removes (a run killed while
+// cleaning up can leave it without its members). Anything else is a
+// problem.
+func (s storage) checkMemberLists(others []fs.DirEntry, good map[uint64]string) []string {
+	var problems []string
+	for _, e := range others {
+		name := e.Name()
+		archive, ok := strings.CutSuffix(name, ".members")
+		if !ok {
+			problems = append(problems, fmt.Sprintf("cache/%s: not a file of the cache", name))
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || cache.LinkCount(fi) < 2 {
+			continue
+		}
+		if _, ok := s.manifest(archive); !ok {
+			problems = append(problems, fmt.Sprintf("cache/%s: lists members that are not in the cache", name))
+			continue
+		}
+		good[cache.Inode(fi)] = name
 	}
-	defer f.Close()
-	h := sha256.New()
-	size, err = io.CopyBuffer(h, f, buf)
-	if err != nil {
-		return "", 0, 0, err
+	return problems
+}
+
+// treeCheck is what checkTree found.
+type treeCheck struct {
+	files int
+	list  []string
+}
+
+// checkTree checks that maas.meta parses, that every file of the snapshot
+// is a link of a verified cache file (an inode of good), and that its one
+// symlink is pxelinux's module directory.
+func (s storage) checkTree(snap string, good map[uint64]string) (treeCheck, error) {
+	var res treeCheck
+	root := s.path(snap)
+	if _, err := readMeta(filepath.Join(root, metaName)); err != nil {
+		res.list = append(res.list, err.Error())
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return "", 0, 0, err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
-	}
-	return hex.EncodeToString(h.Sum(nil)), size, ino, nil
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case d.IsDir() || rel == metaName:
+			return nil
+		case d.Type()&fs.ModeSymlink != 0:
+			// Only pxelinux's module directory (SPEC §4.1).
+			target, err := os.Readlink(p)
+			if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
+				res.list = append(res.list, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
+			}
+			return nil
+		case !d.Type().IsRegular():
+			res.list = append(res.list, fmt.Sprintf("%s/%s: not a regular file", snap, rel))
+			return nil
+		}
+		res.files++
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if ino := cache.Inode(fi); ino == 0 || good[ino] == "" {
+			res.list = append(res.list, fmt.Sprintf("%s/%s: not a link of a verified cache file", snap, rel))
+		}
+		return nil
+	})
+	return res, disk.Wrap("reading", root, err)
 }
 
 // meta is maas.meta parsed: os → arch → subarch → release → label → entry.
@@ -207,7 +185,7 @@ func List(storageDir string) (*Listing, error) {
 	metaFile := s.path(snap, metaName)
 	fi, err := os.Stat(metaFile)
 	if err != nil {
-		return nil, fsErr("reading", metaFile, err)
+		return nil, disk.Wrap("reading", metaFile, err)
 	}
 	m, err := readMeta(metaFile)
 	if err != nil {

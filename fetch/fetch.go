@@ -1,0 +1,127 @@
+// Package fetch downloads the files that simplestreams metadata describes
+// into a cache.Dir, trusting the metadata rather than the server: each
+// file streams into its .part while it is hashed, never beyond its
+// declared size, resumes with Range after a broken or stalled body, and
+// is renamed into the cache only when its size and checksums match. It
+// reads the metadata itself too (index and products files, capped). One
+// retry policy covers every request and every body (see Options.Retries).
+package fetch
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout   = 30 * time.Second
+	DefaultUserAgent = "maas-import-boot-images"
+)
+
+// Options configure a Client. The zero value of each field is a usable
+// default.
+type Options struct {
+	// Timeout bounds connecting, the TLS handshake and waiting for the
+	// answer's header, and how long a body may send nothing before it
+	// counts as stalled; a body that keeps coming is never cut. 0 →
+	// DefaultTimeout.
+	Timeout time.Duration
+	// Retries is how many times in a row a failed attempt is tried again
+	// (connection errors, 5xx, 429 and broken or stalled bodies; never
+	// other 4xx), after a backoff that honours Retry-After up to a
+	// minute. A download that kept new bytes before it broke resumes at
+	// once with a fresh count: the server is answering. Negative → none.
+	Retries int
+	// UserAgent is sent with every request; "" → DefaultUserAgent.
+	UserAgent string
+	// Jobs is how many Gets the caller runs at once, to size the pool of
+	// idle connections; 0 → 1.
+	Jobs int
+	// Progress follows each Get; nil → none.
+	Progress Progress
+	// Log receives retries and mismatches; nil → discard.
+	Log *slog.Logger
+}
+
+// Progress receives download progress. It must be safe for concurrent use.
+type Progress interface {
+	Start(name string, size int64) FileProgress
+}
+
+// FileProgress follows one download. Add may be called with a negative n
+// when a download restarts.
+type FileProgress interface {
+	Add(n int)
+	Done(err error)
+}
+
+// File is one file to download, as the metadata describes it.
+type File struct {
+	SHA256 string
+	SHA512 string // checked too when not ""
+	Size   int64
+	URL    string // an http(s) URL, or a local path
+	Name   string // for progress and logs
+}
+
+// Client fetches metadata and files over HTTP, or from the local file
+// system. It is safe for concurrent use.
+type Client struct {
+	http     *http.Client
+	opts     Options
+	policy   policy
+	received atomic.Int64 // payload bytes received, or copied from a local mirror
+}
+
+// New returns a Client. It uses the standard proxy variables and never
+// asks for transparent compression.
+func New(opts Options) *Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	opts.Retries = max(opts.Retries, 0)
+	opts.Jobs = max(opts.Jobs, 1)
+	if opts.UserAgent == "" {
+		opts.UserAgent = DefaultUserAgent
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   opts.Timeout,
+		ResponseHeaderTimeout: opts.Timeout,
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   opts.Jobs + 1,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &Client{
+		http:   &http.Client{Transport: transport},
+		opts:   opts,
+		policy: policy{retries: opts.Retries, waitMin: 500 * time.Millisecond, waitMax: 10 * time.Second},
+	}
+}
+
+// Received is how many payload bytes the Client's Gets have received so
+// far (or copied from a local mirror), resumed downloads only for what
+// was fetched this time; metadata does not count.
+func (c *Client) Received() int64 { return c.received.Load() }
+
+// Redact drops a URL's user information, for logs and errors; a string
+// that is not a URL is returned as it is.
+func Redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	u.User = nil
+	return u.String()
+}
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }

@@ -1,0 +1,91 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// request makes one GET of an http(s) URL from offset (a Range request
+// when offset > 0). The error is a *retryable or an *Error (see
+// policy.classify); otherwise the caller judges the status and closes the
+// body, whose reads fail with a *stallError, cancelling the request, when
+// nothing arrives for the timeout. counter, when not nil, counts what the
+// body brings.
+func (c *Client) request(ctx context.Context, rawURL string, offset int64, counter *atomic.Int64) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		cancel()
+		return nil, &Error{URL: Redact(rawURL), Err: err}
+	}
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	req.Header.Set("Accept-Encoding", "identity")
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	c.opts.Log.Debug("GET", "url", Redact(rawURL), "from", offset)
+	resp, err := c.http.Do(req)
+	if err := c.policy.classify(ctx, rawURL, resp, err); err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cancel()
+		return nil, err
+	}
+	sr := &stallReader{r: resp.Body, cancel: cancel, timeout: c.opts.Timeout, counter: counter}
+	sr.timer = time.AfterFunc(c.opts.Timeout, func() {
+		sr.stalled.Store(true)
+		cancel()
+	})
+	resp.Body = sr
+	return resp, nil
+}
+
+// stallError is a body that sent nothing for the timeout: a network fault
+// (exit 3 when it persists), not the run being cancelled.
+type stallError struct{ timeout time.Duration }
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("no data for %s: the transfer stalled", e.timeout)
+}
+func (e *stallError) Timeout() bool   { return true }
+func (e *stallError) Temporary() bool { return true }
+
+// stallReader cancels its request when no byte arrives for timeout, and
+// counts what it reads. Closing it ends the request.
+type stallReader struct {
+	r       io.ReadCloser
+	cancel  context.CancelFunc
+	timer   *time.Timer
+	timeout time.Duration
+	counter *atomic.Int64
+	stalled atomic.Bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.timeout)
+		if s.counter != nil {
+			s.counter.Add(int64(n))
+		}
+	}
+	if err != nil && err != io.EOF && s.stalled.Load() {
+		// The timer cancelled the request: say so, rather than pass on
+		// a "context canceled" that reads as the run being interrupted.
+		err = &stallError{s.timeout}
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	s.timer.Stop()
+	err := s.r.Close()
+	s.cancel()
+	return err
+}
