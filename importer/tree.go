@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 
 	"maas-import-boot-images/simplestreams"
 )
@@ -169,7 +170,7 @@ func (t *tree) addTopLevel(at map[string]int) {
 				}
 			}
 			if found {
-				if dir == "bootloader/pxe/i386" || dir == "bootloader/pxe/amd64" {
+				if isPXEDir(dir) {
 					t.symlinks = append(t.symlinks, symlink{syslinuxLink, dir})
 				}
 				break
@@ -202,8 +203,12 @@ func (t *tree) checkClashes() error {
 // isSyslinuxLink says whether a symlink found in a snapshot is the one
 // snapshotTree makes.
 func isSyslinuxLink(rel, target string) bool {
-	return rel == syslinuxLink && (target == "bootloader/pxe/i386" || target == "bootloader/pxe/amd64")
+	return rel == syslinuxLink && isPXEDir(target)
 }
+
+// isPXEDir says whether dir is one of the PXE bootloader directories that
+// the top-level names come from (topLevel's first group).
+func isPXEDir(dir string) bool { return slices.Contains(topLevel[0].dirs, dir) }
 
 // storeGenerated writes the generated files that the cache lacks.
 func (s storage) storeGenerated(t *tree) error {
