@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
 	"maas-import-boot-images/importer"
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/source"
 )
@@ -63,6 +62,9 @@ func hint(err error, code int) string {
 	if h := source.Hint(err); h != "" {
 		return h
 	}
+	if h := keyring.Hint(err); h != "" {
+		return h
+	}
 	var space *importer.SpaceError
 	switch {
 	case errors.Is(err, errUsage):
@@ -75,24 +77,4 @@ func hint(err error, code int) string {
 		return "check the source's keyring (--keyring), or that the mirror is not tampered with"
 	}
 	return ""
-}
-
-// report prints a failed run: one error line and maybe a hint on stderr, and
-// with --output json the failure object on stdout.
-func report(e env, st *state, err error, code int) {
-	msg := oneLine(err.Error())
-	if code == exitInterrupted {
-		msg = "interrupted; the boot tree is as it was"
-	}
-	fmt.Fprintf(e.stderr, "error: %s\n", msg)
-	if h := hint(err, code); h != "" {
-		fmt.Fprintf(e.stderr, "hint: %s\n", h)
-	}
-	if st.json {
-		_ = writeJSON(e, map[string]any{"status": "failed", "error": msg, "exit_code": code})
-	}
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }

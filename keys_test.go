@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams/streamtest"
 	"maas-import-boot-images/source"
 	"maas-import-boot-images/source/regiontest"
@@ -19,7 +20,7 @@ const builtinLine = source.DefaultKeyring + " is not on this machine: using the 
 // missingUbuntuKeyring makes the test behave as on a machine without the
 // standard Ubuntu keyring, whether or not this one has it.
 func missingUbuntuKeyring(t *testing.T) {
-	t.Cleanup(source.SetUbuntuKeyringFileForTest(filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg")))
+	t.Cleanup(keyring.SetUbuntuFileForTest(filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg")))
 }
 
 // TestBuiltinUbuntuKeysCLI: a sources file or a region answer that names

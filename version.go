@@ -1,6 +1,11 @@
 package main
 
-import "runtime/debug"
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
 
 // buildVersion is set at link time: -ldflags "-X main.buildVersion=1.2.3".
 var buildVersion string
@@ -20,4 +25,17 @@ func version() string {
 		}
 	}
 	return "0.0.0-dev"
+}
+
+// cmdVersion prints the version.
+func (r *cmdline) cmdVersion(c *cli.Context) error {
+	o, err := r.parseOutput(c)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return r.writeJSON(map[string]string{"version": version()})
+	}
+	_, err = fmt.Fprintf(r.stdout, "maas-import-boot-images %s\n", version())
+	return err
 }

@@ -9,6 +9,7 @@ package fetch
 
 import (
 	"log/slog"
+	"maas-import-boot-images/internal/logs"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,9 +18,13 @@ import (
 	"time"
 )
 
-// Defaults of Options.
+// Defaults of every HTTP client of the program, the region's and the
+// streams' alike: attempts of at most 10 s each, three in all, with backoff
+// between them, so that a dead server is reported within about 30 s
+// (SPEC §2.2).
 const (
-	DefaultTimeout   = 30 * time.Second
+	DefaultTimeout   = 10 * time.Second
+	DefaultRetries   = 2
 	DefaultUserAgent = "maas-import-boot-images"
 )
 
@@ -89,9 +94,7 @@ func New(opts Options) *Client {
 	if opts.UserAgent == "" {
 		opts.UserAgent = DefaultUserAgent
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
+	opts.Log = logs.OrDiscard(opts.Log)
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,

@@ -13,7 +13,6 @@ import (
 	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 func bootSpec(versions ...string) streamtest.Spec {
@@ -25,7 +24,7 @@ func bootSpec(versions ...string) streamtest.Spec {
 func TestBootloaders(t *testing.T) {
 	m := newMirror(t, bootSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	res := mustRun(t, src, testOptions(storage))
 	cur := filepath.Join(storage, "current")
 	// Both archives of each version land: pxelinux and syslinux-common,
@@ -158,7 +157,7 @@ func importArchive(t *testing.T, entries []streamtest.TarEntry) (storage, before
 	spec := maasSpec("20250101")
 	m := newMirror(t, spec)
 	storage = t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	mustRun(t, src, testOptions(storage))
 	before = treeState(t, storage)
 	spec.Bootloaders = []streamtest.Product{streamtest.Bootloader("pxelinux", "pxe", "amd64", "amd64", "20250101", streamtest.Archive{Name: "pxelinux", Members: entries})}
@@ -227,7 +226,7 @@ func TestBootloaderMembersSynced(t *testing.T) {
 		}
 		return nil
 	})()
-	mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	mustRun(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
 	lastExtract, syncAfter, publish := -1, -1, -1
 	for i, op := range ops {
 		switch op {

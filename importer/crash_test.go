@@ -16,7 +16,6 @@ import (
 
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 // TestCrashChild is the child of TestCrashSafety: it runs one import and
@@ -25,9 +24,9 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv("CRASH_CHILD_URL") == "" {
 		t.Skip("only run by TestCrashSafety")
 	}
-	src := source.BootSource{URL: os.Getenv("CRASH_CHILD_URL"), KeyringData: streamtest.Keyring(streamtest.Key()),
+	src := simplestreams.BootSource{URL: os.Getenv("CRASH_CHILD_URL"), KeyringData: streamtest.Keyring(streamtest.Key()),
 		Selections: []simplestreams.Selection{{}}}
-	if _, err := Run(context.Background(), []source.BootSource{src}, testOptions(os.Getenv("CRASH_CHILD_STORAGE"))); err != nil {
+	if _, err := Run(context.Background(), given([]simplestreams.BootSource{src}), testOptions(os.Getenv("CRASH_CHILD_STORAGE"))); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -57,11 +56,11 @@ func TestCrashSafety(t *testing.T) {
 	}))
 	defer srv.Close()
 	storage := t.TempDir()
-	src := source.BootSource{URL: srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: []simplestreams.Selection{{}}}
+	src := simplestreams.BootSource{URL: srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: []simplestreams.Selection{{}}}
 
 	// How long a whole import takes here, to spread the kills over it.
 	start := time.Now()
-	mustRun(t, []source.BootSource{src}, testOptions(t.TempDir()))
+	mustRun(t, []simplestreams.BootSource{src}, testOptions(t.TempDir()))
 	full := time.Since(start) + 300*time.Millisecond // plus the child's start
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var killedMidway, absent int
@@ -92,7 +91,7 @@ func TestCrashSafety(t *testing.T) {
 			absent++
 		}
 		// The next run completes, and its tree verifies.
-		res, err := run(t, []source.BootSource{src}, testOptions(storage))
+		res, err := run(t, []simplestreams.BootSource{src}, testOptions(storage))
 		if err != nil {
 			t.Fatalf("trial %d (killed after %v): the run after the kill failed: %v", trial, delay, err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/keyring"
 )
 
 var (
@@ -15,7 +16,7 @@ var (
 	// (exit 8). Every error of a local write step wraps it.
 	ErrStorage = disk.ErrStorage
 	// ErrKeyring: a source's keyring file is missing or unreadable (exit 2).
-	ErrKeyring = errors.New("keyring not readable")
+	ErrKeyring = keyring.ErrUnreadable
 	// ErrVerify: verify found cache files or links that do not match
 	// (exit 6).
 	ErrVerify = errors.New("verification failed")

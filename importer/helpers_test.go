@@ -17,7 +17,6 @@ import (
 
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 // mirror is an httptest server that serves a streamtest tree and can
@@ -92,11 +91,11 @@ func (m *mirror) resetRequests() {
 	m.served.Store(0)
 }
 
-func (m *mirror) source(sels ...simplestreams.Selection) source.BootSource {
+func (m *mirror) source(sels ...simplestreams.Selection) simplestreams.BootSource {
 	if len(sels) == 0 {
 		sels = []simplestreams.Selection{{}}
 	}
-	return source.BootSource{URL: m.srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
+	return simplestreams.BootSource{URL: m.srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
 }
 
 type countingWriter struct {
@@ -114,14 +113,19 @@ func testOptions(storage string) Options {
 	return Options{Storage: storage, Timeout: 2 * time.Second, Retries: 3}
 }
 
-func run(t *testing.T, srcs []source.BootSource, opts Options) (*Result, error) {
+func run(t *testing.T, srcs []simplestreams.BootSource, opts Options) (*Result, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return Run(ctx, srcs, opts)
+	return Run(ctx, given(srcs), opts)
 }
 
-func mustRun(t *testing.T, srcs []source.BootSource, opts Options) *Result {
+// given resolves to srcs.
+func given(srcs []simplestreams.BootSource) Resolve {
+	return func(context.Context) ([]simplestreams.BootSource, error) { return srcs, nil }
+}
+
+func mustRun(t *testing.T, srcs []simplestreams.BootSource, opts Options) *Result {
 	t.Helper()
 	res, err := run(t, srcs, opts)
 	if err != nil {

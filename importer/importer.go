@@ -19,8 +19,8 @@ import (
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/logs"
 	"maas-import-boot-images/simplestreams"
-	"maas-import-boot-images/source"
 )
 
 // Options configure a run. The zero value of each field is a usable default.
@@ -30,8 +30,7 @@ type Options struct {
 	Keep               int           // old snapshots kept besides current
 	DryRun             bool          // select and plan; write nothing at all (no lock either)
 	Wait               bool          // wait for the lock instead of ErrLocked
-	Locked             bool          // the caller holds the storage Lock already
-	Timeout            time.Duration // HTTP header timeout and body stall timeout; 0 → 30s
+	Timeout            time.Duration // HTTP header timeout and body stall timeout; 0 → fetch.DefaultTimeout
 	Retries            int           // HTTP retries; negative → none
 	InsecureSkipVerify bool          // read .sjson without checking signatures
 	NoBootloaders      bool          // import no bootloader products
@@ -116,16 +115,7 @@ func (o *Options) defaults() {
 	if o.Jobs <= 0 {
 		o.Jobs = DefaultJobs
 	}
-	o.Log = logger(o.Log)
-}
-
-// logger is log, or one that discards when log is nil: each entry point
-// of the package calls it once.
-func logger(log *slog.Logger) *slog.Logger {
-	if log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return log
+	o.Log = logs.OrDiscard(o.Log)
 }
 
 // newClient is the HTTP client of a run.
@@ -137,28 +127,36 @@ func newClient(opts Options) *fetch.Client {
 // statfs is unix.Statfs; tests replace it to simulate a full disk.
 var statfs = unix.Statfs
 
+// Resolve returns the boot sources of a run. Run calls it once, after it
+// holds the storage lock, so that a backend that asks another machine (the
+// region) is asked only by the run that will use its answer.
+type Resolve func(ctx context.Context) ([]simplestreams.BootSource, error)
+
 // Run imports the images that the sources select into opts.Storage.
 //
-// It takes the storage lock (ErrLocked, or waits with opts.Wait), reads and
-// verifies every source's metadata, selects the images, downloads what the
+// It takes the storage lock (ErrLocked, or waits with opts.Wait; a dry run
+// takes none), resolves the sources, reads and verifies every source's
+// metadata, selects the images, downloads what the
 // cache lacks, publishes a new snapshot and switches current to it, then
 // cleans up. When the selection and current agree, nothing is written but
 // the mtime of current/maas.meta. On any error current is left as it was.
 // Cancelling ctx stops the run promptly with an error wrapping
 // context.Canceled.
-func Run(ctx context.Context, sources []source.BootSource, opts Options) (*Result, error) {
+func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	start := time.Now()
 	opts.defaults()
 	st := storage(opts.Storage)
 	if !opts.DryRun {
-		if !opts.Locked {
-			unlock, err := Lock(ctx, opts.Storage, opts.Wait)
-			if err != nil {
-				return nil, err
-			}
-			defer unlock()
+		unlock, err := Lock(ctx, opts.Storage, opts.Wait)
+		if err != nil {
+			return nil, err
 		}
+		defer unlock()
 		st.removeTemporaries(opts.Log)
+	}
+	sources, err := resolve(ctx)
+	if err != nil {
+		return nil, err
 	}
 	f := newClient(opts)
 	images, bls, locs, err := loadImages(ctx, f, sources, opts)

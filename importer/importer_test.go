@@ -23,7 +23,6 @@ import (
 
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 func maasSpec(versions ...string) streamtest.Spec {
@@ -34,7 +33,7 @@ func maasSpec(versions ...string) streamtest.Spec {
 func TestImportTree(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := filepath.Join(t.TempDir(), "boot")
-	res := mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	res := mustRun(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
 	if res.Status != StatusImported || len(res.Images) != 4 {
 		t.Fatalf("got status %s with %d images, want imported with 4 (ga-24.04, generic, hwe-n, hwe-24.04)", res.Status, len(res.Images))
 	}
@@ -107,7 +106,7 @@ func TestImportTree(t *testing.T) {
 func TestUnchangedAndUpdate(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source()}
+	src := []simplestreams.BootSource{m.source()}
 	first := mustRun(t, src, testOptions(storage))
 	metaFile := filepath.Join(storage, first.Snapshot, "maas.meta")
 	old := time.Now().Add(-time.Hour)
@@ -160,7 +159,7 @@ func TestUnchangedAndUpdate(t *testing.T) {
 func TestDamagedCurrentIsRebuilt(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "jammy"})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "jammy"})}
 	first := mustRun(t, src, testOptions(storage))
 	victim := filepath.Join(storage, first.Snapshot, "ubuntu/amd64/generic/jammy/stable/boot-kernel")
 	if err := os.Remove(victim); err != nil {
@@ -181,7 +180,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	storage := filepath.Join(t.TempDir(), "boot")
 	opts := testOptions(storage)
 	opts.DryRun = true
-	res := mustRun(t, []source.BootSource{m.source()}, opts)
+	res := mustRun(t, []simplestreams.BootSource{m.source()}, opts)
 	if res.Status != StatusDryRun || res.Files.Downloaded != res.Files.Total || res.Snapshot != "" {
 		t.Errorf("got %+v", res)
 	}
@@ -337,7 +336,7 @@ func TestFaults(t *testing.T) {
 			m := newMirror(t, maasSpec("20250101"))
 			currentMirror = m
 			storage := t.TempDir()
-			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+			src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 			// a good tree first, then a new version under faults
 			mustRun(t, src, testOptions(storage))
 			before := treeState(t, storage)
@@ -396,6 +395,52 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// TestLockThenResolve: Run resolves the sources only once it holds the
+// storage lock — a locked-out run never resolves, a waiting one resolves
+// after the lock is released — and a dry run, which takes no lock,
+// resolves at once.
+func TestLockThenResolve(t *testing.T) {
+	m := newMirror(t, maasSpec("20250101"))
+	storage := t.TempDir()
+	var resolved atomic.Int32
+	var unlocked atomic.Bool
+	resolve := func(context.Context) ([]simplestreams.BootSource, error) {
+		resolved.Add(1)
+		return []simplestreams.BootSource{m.source()}, nil
+	}
+	unlock, err := Lock(context.Background(), storage, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), resolve, testOptions(storage)); !errors.Is(err, ErrLocked) || resolved.Load() != 0 {
+		t.Fatalf("locked out: got %v after %d resolves, want ErrLocked and none", err, resolved.Load())
+	}
+	dry := testOptions(storage)
+	dry.DryRun = true
+	if res, err := Run(context.Background(), resolve, dry); err != nil || res.Status != StatusDryRun || resolved.Load() != 1 {
+		t.Fatalf("dry run while locked: %v, %d resolves; want a dry run that resolved once", err, resolved.Load())
+	}
+	resolved.Store(0)
+	var whenResolved atomic.Bool
+	waiting := func(ctx context.Context) ([]simplestreams.BootSource, error) {
+		whenResolved.Store(unlocked.Load())
+		return resolve(ctx)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		unlocked.Store(true)
+		unlock()
+	}()
+	opts := testOptions(storage)
+	opts.Wait = true
+	if res, err := Run(context.Background(), waiting, opts); err != nil || res.Status != StatusImported {
+		t.Fatalf("with Wait: %v", err)
+	}
+	if resolved.Load() != 1 || !whenResolved.Load() {
+		t.Errorf("with Wait: %d resolves, after the unlock: %v; want one, after", resolved.Load(), whenResolved.Load())
+	}
+}
+
 func TestLock(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
@@ -403,7 +448,7 @@ func TestLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, []source.BootSource{m.source()}, testOptions(storage)); !errors.Is(err, ErrLocked) {
+	if _, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage)); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second run: got %v, want ErrLocked", err)
 	}
 	if len(m.payloadRequests()) != 0 {
@@ -412,14 +457,14 @@ func TestLock(t *testing.T) {
 	go func() { time.Sleep(300 * time.Millisecond); unlock() }()
 	opts := testOptions(storage)
 	opts.Wait = true
-	if res := mustRun(t, []source.BootSource{m.source()}, opts); res.Status != StatusImported {
+	if res := mustRun(t, []simplestreams.BootSource{m.source()}, opts); res.Status != StatusImported {
 		t.Fatalf("with --wait: got %s", res.Status)
 	}
 	// A lock file left by a crashed run does not block.
 	if _, err := os.Stat(filepath.Join(storage, ".lock")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, []source.BootSource{m.source()}, testOptions(storage)); err != nil {
+	if _, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage)); err != nil {
 		t.Fatalf("after the lock was released: %v", err)
 	}
 }
@@ -433,7 +478,7 @@ func TestNoSpace(t *testing.T) {
 		return nil
 	}
 	defer func() { statfs = old }()
-	_, err := run(t, []source.BootSource{m.source()}, testOptions(storage))
+	_, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage))
 	var se *SpaceError
 	if !errors.As(err, &se) || !errors.Is(err, ErrStorage) || se.Free != 40960 || se.Need <= se.Free {
 		t.Fatalf("got %v, want a SpaceError with both numbers", err)
@@ -464,7 +509,7 @@ func TestRealEACCES(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMirror(t, maasSpec("20250101"))
 			storage := t.TempDir()
-			src := []source.BootSource{m.source()}
+			src := []simplestreams.BootSource{m.source()}
 			if tt.imported {
 				mustRun(t, src, testOptions(storage))
 				m.write(maasSpec("20250101", "20250202"))
@@ -502,7 +547,7 @@ func TestRealEACCES(t *testing.T) {
 func TestCancel(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source()}
+	src := []simplestreams.BootSource{m.source()}
 	mustRun(t, src, testOptions(storage))
 	before := treeState(t, storage)
 	m.write(maasSpec("20250101", "20250202"))
@@ -516,7 +561,7 @@ func TestCancel(t *testing.T) {
 		return true
 	})
 	start := time.Now()
-	_, err := Run(ctx, src, testOptions(storage))
+	_, err := Run(ctx, given(src), testOptions(storage))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -533,16 +578,16 @@ func TestSignatureAndKeyringErrors(t *testing.T) {
 	storage := t.TempDir()
 	src := m.source()
 	src.KeyringData = streamtest.Keyring(streamtest.OtherKey())
-	if _, err := run(t, []source.BootSource{src}, testOptions(storage)); !errors.Is(err, simplestreams.ErrSignature) {
+	if _, err := run(t, []simplestreams.BootSource{src}, testOptions(storage)); !errors.Is(err, simplestreams.ErrSignature) {
 		t.Errorf("other key: got %v, want ErrSignature", err)
 	}
 	src.KeyringData, src.Keyring = nil, filepath.Join(t.TempDir(), "missing.gpg")
-	if _, err := run(t, []source.BootSource{src}, testOptions(storage)); !errors.Is(err, ErrKeyring) {
+	if _, err := run(t, []simplestreams.BootSource{src}, testOptions(storage)); !errors.Is(err, ErrKeyring) {
 		t.Errorf("missing keyring: got %v, want ErrKeyring", err)
 	}
 	opts := testOptions(storage)
 	opts.InsecureSkipVerify = true
-	if _, err := run(t, []source.BootSource{src}, opts); err != nil {
+	if _, err := run(t, []simplestreams.BootSource{src}, opts); err != nil {
 		t.Errorf("--insecure-skip-verify: %v", err)
 	}
 	// A signed index that names an unsigned products file.
@@ -554,7 +599,7 @@ func TestSignatureAndKeyringErrors(t *testing.T) {
 	plain, _ := os.ReadFile(filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson"))
 	pbody, _ := simplestreams.StripSignature("p", plain)
 	os.WriteFile(filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.json"), pbody, 0o644)
-	if _, err := run(t, []source.BootSource{m.source()}, testOptions(t.TempDir())); !errors.Is(err, simplestreams.ErrSignature) {
+	if _, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(t.TempDir())); !errors.Is(err, simplestreams.ErrSignature) {
 		t.Errorf("unsigned products behind a signed index: got %v, want ErrSignature", err)
 	}
 }
@@ -562,7 +607,7 @@ func TestSignatureAndKeyringErrors(t *testing.T) {
 func TestVerifyCleanupList(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	res := mustRun(t, src, testOptions(storage))
 	ctx := context.Background()
 	v, err := Verify(ctx, storage, false, nil)
@@ -670,7 +715,7 @@ func TestEncodeMetaAgainstPython(t *testing.T) {
 func TestUnchangedWritesNothing(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	mustRun(t, src, testOptions(storage))
 	m.write(maasSpec("20250101", "20250202"))
 	time.Sleep(1100 * time.Millisecond) // a new snapshot name
@@ -723,7 +768,7 @@ func TestModesUnderUmask(t *testing.T) {
 	m := newMirror(t, bootSpec("20250101"))
 	parent := filepath.Join(t.TempDir(), "maas")
 	storage := filepath.Join(parent, "boot-resources")
-	mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	mustRun(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
 	var dirs, files int
 	err := filepath.WalkDir(parent, func(p string, d os.DirEntry, err error) error {
 		if err != nil {

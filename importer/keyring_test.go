@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 // TestBuiltinUbuntuKeysRefuseOtherSigners: a source that names the standard
@@ -22,14 +22,14 @@ import (
 func TestBuiltinUbuntuKeysRefuseOtherSigners(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	src := m.source()
-	src.KeyringData, src.Keyring = nil, source.DefaultKeyring
+	src.KeyringData, src.Keyring = nil, keyring.UbuntuFile
 
-	t.Cleanup(source.SetUbuntuKeyringFileForTest(filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg")))
+	t.Cleanup(keyring.SetUbuntuFileForTest(filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg")))
 	storage := t.TempDir()
 	var logs syncBuffer
 	opts := testOptions(storage)
 	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	_, err := run(t, []source.BootSource{src}, opts)
+	_, err := run(t, []simplestreams.BootSource{src}, opts)
 	var se *simplestreams.SignatureError
 	if !errors.Is(err, simplestreams.ErrSignature) || !errors.As(err, &se) {
 		t.Fatalf("got %v, want a signature error", err)
@@ -37,7 +37,7 @@ func TestBuiltinUbuntuKeysRefuseOtherSigners(t *testing.T) {
 	if se.KeyID != streamtest.Key().PrimaryKey.KeyIdString() || !strings.Contains(err.Error(), "not in the keyring the built-in Ubuntu cloud image keys") {
 		t.Errorf("error %q: want it to name the signing key and the built-in keys", err)
 	}
-	if !strings.Contains(logs.String(), source.DefaultKeyring+" is not on this machine: using the built-in Ubuntu cloud image keys") {
+	if !strings.Contains(logs.String(), keyring.UbuntuFile+" is not on this machine: using the built-in Ubuntu cloud image keys") {
 		t.Errorf("no info line about the built-in keys: %s", logs.String())
 	}
 	if _, err := os.Lstat(filepath.Join(storage, "current")); !os.IsNotExist(err) {
@@ -48,9 +48,9 @@ func TestBuiltinUbuntuKeysRefuseOtherSigners(t *testing.T) {
 	if err := os.WriteFile(present, streamtest.Keyring(streamtest.Key()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	restore := source.SetUbuntuKeyringFileForTest(present)
+	restore := keyring.SetUbuntuFileForTest(present)
 	defer restore()
-	if res := mustRun(t, []source.BootSource{src}, testOptions(storage)); res.Status != StatusImported {
+	if res := mustRun(t, []simplestreams.BootSource{src}, testOptions(storage)); res.Status != StatusImported {
 		t.Errorf("with the file present: status %s", res.Status)
 	}
 }

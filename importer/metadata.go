@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 
 	"maas-import-boot-images/fetch"
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
-	"maas-import-boot-images/source"
 )
 
 // loadImages reads every source's index and products files, verifying
 // signatures, and selects the images. It returns each source's location
 // too, for the item URLs. Any source that fails fails the run.
-func loadImages(ctx context.Context, f *fetch.Client, sources []source.BootSource, opts Options) (images, bootloaders []simplestreams.BootImage, locs []simplestreams.Location, err error) {
+func loadImages(ctx context.Context, f *fetch.Client, sources []simplestreams.BootSource, opts Options) (images, bootloaders []simplestreams.BootImage, locs []simplestreams.Location, err error) {
 	streams := make([]simplestreams.Stream, len(sources))
 	locs = make([]simplestreams.Location, len(sources))
 	for i, src := range sources {
@@ -41,14 +40,14 @@ func loadImages(ctx context.Context, f *fetch.Client, sources []source.BootSourc
 	return images, bootloaders, locs, nil
 }
 
-func loadSource(ctx context.Context, f *fetch.Client, src source.BootSource, opts Options) (simplestreams.Location, []*simplestreams.Products, error) {
+func loadSource(ctx context.Context, f *fetch.Client, src simplestreams.BootSource, opts Options) (simplestreams.Location, []*simplestreams.Products, error) {
 	loc, err := simplestreams.Locate(src.URL)
 	if err != nil {
 		return loc, nil, fmt.Errorf("source %s: %w", redactString(src.URL), err)
 	}
 	var kr *simplestreams.Keyring
 	if loc.Signed() && !opts.InsecureSkipVerify {
-		if kr, err = keyring(src, opts.Log); err != nil {
+		if kr, _, err = keyring.Load(src, opts.Log); err != nil {
 			return loc, nil, err
 		}
 	}
@@ -106,14 +105,3 @@ func loadSource(ctx context.Context, f *fetch.Client, src source.BootSource, opt
 }
 
 func isSigned(p string) bool { return len(p) > 6 && p[len(p)-6:] == ".sjson" }
-
-// keyring reads the source's keys (source.LoadKeyring: its keyring_data,
-// its keyring file, or the built-in Ubuntu keys for a missing
-// DefaultKeyring). A keyring that cannot be read is ErrKeyring.
-func keyring(src source.BootSource, log *slog.Logger) (*simplestreams.Keyring, error) {
-	kr, _, err := src.LoadKeyring(log)
-	if errors.Is(err, source.ErrConfig) {
-		return nil, fmt.Errorf("%w: %w", ErrKeyring, err)
-	}
-	return kr, err
-}

@@ -20,7 +20,6 @@ import (
 	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 // TestTransientFaults: each fault happens once per file, and the import
@@ -92,7 +91,7 @@ func TestTransientFaults(t *testing.T) {
 			if name == "slow drip" {
 				opts.Timeout = 400 * time.Millisecond
 			}
-			res, err := run(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}, opts)
+			res, err := run(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}, opts)
 			if err != nil || res.Status != StatusImported {
 				t.Fatalf("got %v, want a good import", err)
 			}
@@ -190,7 +189,7 @@ func TestHostileStreams(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m := newMirror(t, maasSpec("20250101"))
 			storage := t.TempDir()
-			src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+			src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 			mustRun(t, src, testOptions(storage))
 			before := treeState(t, storage)
 			tt.mutate(t, m)
@@ -242,7 +241,7 @@ func resign(t *testing.T, m *mirror, edit func(string) string) {
 // write outside it.
 func TestPlantedSymlinks(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 	var sha string
 	var size int64
 	for _, f := range m.tree.Files {
@@ -306,7 +305,7 @@ func TestRealENOSPC(t *testing.T) {
 	}
 	defer unix.Unmount(storage, 0)
 	m := newMirror(t, maasSpec("20250101"))
-	small := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	small := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 	mustRun(t, small, testOptions(storage))
 	before := treeState(t, storage)
 	// Lie about the free space so that the downloads start and hit ENOSPC.
@@ -315,7 +314,7 @@ func TestRealENOSPC(t *testing.T) {
 	defer func() { statfs = old }()
 	big := streamtest.MAAS(streamtest.Options{Releases: []string{"jammy", "noble"}, Signed: true, KernelSize: 300_000, InitrdSize: 600_000, SquashfsSize: 900_000})
 	m.write(big)
-	_, err := run(t, []source.BootSource{m.source()}, testOptions(storage))
+	_, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage))
 	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("got %v, want ErrStorage wrapping ENOSPC", err)
 	}
@@ -337,14 +336,14 @@ func TestWriteStepFailures(t *testing.T) {
 	steps := []fault.Step{fault.CreatePart, fault.Write, fault.SyncFile, fault.Rename, fault.SyncDir, fault.Mkdir, fault.Link, fault.WriteMeta,
 		fault.RenameSnapshot, fault.Symlink, fault.Switch, fault.Put}
 	m := newMirror(t, bootSpec("20250101"))
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 	base := t.TempDir()
 	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EACCES} {
 		for _, step := range steps {
 			t.Run(step.String()+"/"+errno.Error(), func(t *testing.T) {
 				m.write(bootSpec("20250101"))
 				storage := filepath.Join(base, step.String()+"-"+strconv.Itoa(int(errno)))
-				mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "jammy", Subarches: []string{"generic"}})}, testOptions(storage))
+				mustRun(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "jammy", Subarches: []string{"generic"}})}, testOptions(storage))
 				before := treeState(t, storage)
 				// A new version, and bootloaders from a new archive, so that
 				// every step has work to do.
@@ -387,7 +386,7 @@ func TestWriteStepFailures(t *testing.T) {
 func TestCleanupFailureKeepsTheImport(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 	first := mustRun(t, src, testOptions(storage))
 	m.write(maasSpec("20250101", "20250202"))
 	time.Sleep(1100 * time.Millisecond)

@@ -18,6 +18,7 @@ import (
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/fault"
+	"maas-import-boot-images/internal/logs"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -291,7 +292,7 @@ func (s storage) linksIn(snaps []string) map[uint64]int {
 // under its lock (waiting for it with wait). With dryRun it lists them and
 // changes nothing.
 func Cleanup(ctx context.Context, storageDir string, keep int, dryRun, wait bool, log *slog.Logger) (*CleanupResult, error) {
-	log = logger(log)
+	log = logs.OrDiscard(log)
 	s := storage(storageDir)
 	if _, err := os.Stat(storageDir); err != nil {
 		return nil, disk.Wrap("reading", storageDir, err)

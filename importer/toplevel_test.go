@@ -12,7 +12,6 @@ import (
 
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
-	"maas-import-boot-images/source"
 )
 
 // maasGrubCfg is MAAS 3.4's GRUB pre-loader, as boot/grub.py's CONFIG_FILE
@@ -31,7 +30,7 @@ func TestTopLevelNames(t *testing.T) {
 	spec.Products = append(spec.Products, streamtest.MAAS(streamtest.Options{Releases: []string{"noble"}, Arches: []string{"arm64"}, Signed: true}).Products...)
 	m := newMirror(t, spec)
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble", Arches: []string{"amd64", "arm64"}})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Arches: []string{"amd64", "arm64"}})}
 	mustRun(t, src, testOptions(storage))
 	cur := filepath.Join(storage, "current")
 	for top, member := range map[string]string{
@@ -152,7 +151,7 @@ func TestTopLevelNames(t *testing.T) {
 func TestVerifyRefusesOtherSymlinks(t *testing.T) {
 	m := newMirror(t, bootSpec("20250101"))
 	storage := t.TempDir()
-	mustRun(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	mustRun(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
 	cur := filepath.Join(storage, "current")
 	for name, target := range map[string]string{
 		"syslinux":      "/etc",
@@ -181,7 +180,7 @@ func TestBootloaderMemberInTwoArchives(t *testing.T) {
 	)}
 	m := newMirror(t, spec)
 	storage := t.TempDir()
-	src := []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
+	src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}
 	for i := range 3 {
 		var logs bytes.Buffer
 		opts := testOptions(storage)
@@ -208,7 +207,7 @@ func TestTopLevelClash(t *testing.T) {
 	}
 	m := newMirror(t, spec)
 	storage := t.TempDir()
-	_, err := run(t, []source.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
+	_, err := run(t, []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble"})}, testOptions(storage))
 	if !errors.Is(err, simplestreams.ErrInvalid) || !strings.Contains(err.Error(), "bootx64.efi") {
 		t.Fatalf("got %v, want a refusal naming bootx64.efi", err)
 	}

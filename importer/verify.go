@@ -14,6 +14,7 @@ import (
 
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/logs"
 )
 
 // VerifyResult is what Verify found.
@@ -32,7 +33,7 @@ type VerifyResult struct {
 // content does not match their name are deleted, so that the next import
 // fetches them again and rebuilds current.
 func Verify(ctx context.Context, storageDir string, repair bool, log *slog.Logger) (*VerifyResult, error) {
-	log = logger(log)
+	log = logs.OrDiscard(log)
 	s := storage(storageDir)
 	if _, err := os.Stat(storageDir); err != nil {
 		return nil, disk.Wrap("reading", storageDir, err)

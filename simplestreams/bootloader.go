@@ -3,6 +3,7 @@ package simplestreams
 import (
 	"cmp"
 	"log/slog"
+	"maas-import-boot-images/internal/logs"
 	"slices"
 	"strings"
 )
@@ -14,9 +15,7 @@ import (
 // first. Products without a bootloader-type are ignored. The result is
 // sorted like Select's. log may be nil.
 func SelectBootloaders(sources []Stream, imageArches []string, log *slog.Logger) []BootImage {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logs.OrDiscard(log)
 	chosen := map[bootloaderKey]BootImage{}
 	for si, src := range sources {
 		mine := map[bootloaderKey]BootImage{}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"maas-import-boot-images/internal/logs"
 	"slices"
 	"strings"
 )
@@ -47,9 +48,7 @@ type claim struct {
 // sources the first source that provides an image wins. log may be nil. No
 // image at all is ErrNothingSelected.
 func Select(sources []Stream, log *slog.Logger) ([]BootImage, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logs.OrDiscard(log)
 	chosen := map[Image]BootImage{}
 	var offered []Image // for the error when nothing is chosen
 	for si, src := range sources {

@@ -1,10 +1,12 @@
 package source
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maas-import-boot-images/internal/logs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,14 +41,13 @@ type Choice struct {
 // environment, and with neither, bootresources.yaml in $MAAS_CONFIG_DIR
 // (or /etc/maas) if it exists, else the default. Two backend flags, or
 // --release/--arch with another backend, are ErrUsage. It logs which
-// backend it chose.
-func Choose(c Choice) (Source, error) {
+// backend it chose. A sources file is read here, so that its errors come
+// before any lock and its storage is known (Backend.Storage).
+func Choose(c Choice) (*Backend, error) {
 	if c.Getenv == nil {
 		c.Getenv = os.Getenv
 	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
-	}
+	c.Log = logs.OrDiscard(c.Log)
 	var named []string
 	if c.Config != "" {
 		named = append(named, "--config")
@@ -72,7 +73,7 @@ func Choose(c Choice) (Source, error) {
 	if narrowed && (c.Config != "" || c.RegionURL != "") {
 		return nil, &Error{Msg: "--release and --arch change the default source only; with " + named[0] + " edit the selections instead", Kind: ErrUsage}
 	}
-	region := func(u, cluster, why string) (Source, error) {
+	region := func(u, cluster, why string) (*Backend, error) {
 		if narrowed {
 			return nil, &Error{Msg: "--release and --arch change the default source only, but " + why + " names the region", Kind: ErrUsage}
 		}
@@ -81,18 +82,22 @@ func Choose(c Choice) (Source, error) {
 				Kind: ErrUsage, Hint: "set CLUSTER_UUID (as in /etc/maas/maas_cluster.conf) or an API key; or name another backend with --config or --default"}
 		}
 		c.Log.Info("boot sources from the region", "url", u, "cluster", cluster, "because", why)
-		return NewRegion(RegionOptions{URL: u, ClusterUUID: cluster, APIKey: c.APIKey, Keyring: c.Keyring, Timeout: c.Timeout,
+		r, err := NewRegion(RegionOptions{URL: u, ClusterUUID: cluster, APIKey: c.APIKey, Keyring: c.Keyring, Timeout: c.Timeout,
 			Retries: c.Retries, UserAgent: c.UserAgent, Log: c.Log})
+		if err != nil {
+			return nil, err
+		}
+		return &Backend{Source: r}, nil
 	}
 	switch {
 	case c.Config != "":
 		c.Log.Info("boot sources from a file", "file", c.Config)
-		return NewFile(c.Config, c.Log), nil
+		return readFile(c.Config, c.Log)
 	case c.RegionURL != "":
 		return region(c.RegionURL, cluster, "--region-url")
 	case c.Default:
 		c.Log.Info("boot sources: the built-in default", "url", DefaultURL)
-		return NewDefault(c.Releases, c.Arches), nil
+		return &Backend{Source: NewDefault(c.Releases, c.Arches)}, nil
 	}
 	if envURL != "" {
 		// MAAS_URL names the region: without a cluster UUID or an API key
@@ -109,10 +114,19 @@ func Choose(c Choice) (Source, error) {
 			return nil, &Error{Msg: "--release and --arch change the default source only, but " + file + " exists: give --default", Kind: ErrUsage}
 		}
 		c.Log.Info("boot sources from a file (no source flag given)", "file", file)
-		return NewFile(file, c.Log), nil
+		return readFile(file, c.Log)
 	}
 	c.Log.Info("boot sources: the built-in default (no source flag, no MAAS_URL, no "+file+")", "url", DefaultURL)
-	return NewDefault(c.Releases, c.Arches), nil
+	return &Backend{Source: NewDefault(c.Releases, c.Arches)}, nil
+}
+
+// readFile reads a sources file once, for a Backend that knows its storage.
+func readFile(path string, log *slog.Logger) (*Backend, error) {
+	cfg, err := NewFile(path, log).Resolve(context.Background()) // local: nothing to cancel
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{Source: fixed{cfg}, Storage: cfg.Storage}, nil
 }
 
 // OverrideKeyring makes every source use the keyring file at path.

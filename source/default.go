@@ -3,13 +3,14 @@ package source
 import (
 	"context"
 
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
 )
 
 // The default source (SPEC §2.3): narrow on purpose.
 const (
 	DefaultURL     = "http://images.maas.io/ephemeral-v3/stable/"
-	DefaultKeyring = "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg"
+	DefaultKeyring = keyring.UbuntuFile
 )
 
 type defaultSource struct{ releases, arches []string }
@@ -32,10 +33,10 @@ func (d *defaultSource) Resolve(ctx context.Context) (*Config, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	src := BootSource{URL: DefaultURL, Keyring: DefaultKeyring}
+	src := simplestreams.BootSource{URL: DefaultURL, Keyring: DefaultKeyring}
 	for _, r := range d.releases {
 		src.Selections = append(src.Selections, simplestreams.Selection{OS: "ubuntu", Release: r,
 			Arches: append([]string(nil), d.arches...), Subarches: []string{"*"}, Labels: []string{"*"}})
 	}
-	return &Config{Origin: "the built-in default source", Sources: []BootSource{src}}, nil
+	return &Config{Origin: "the built-in default source", Sources: []simplestreams.BootSource{src}}, nil
 }

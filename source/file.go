@@ -13,11 +13,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"maas-import-boot-images/internal/logs"
 	"maas-import-boot-images/simplestreams"
 )
-
-// DefaultStorage is where MAAS keeps the boot resources.
-const DefaultStorage = "/var/lib/maas/boot-resources/"
 
 // fileSource reads a MAAS 1.5 bootresources.yaml or a MAAS 1.6+ sources
 // list (SPEC §2.1).
@@ -32,9 +30,7 @@ var _ Source = (*fileSource)(nil)
 // (nil: discard) gets the warnings: a never-customised 1.5 file,
 // keyring_data overriding keyring.
 func NewFile(path string, log *slog.Logger) Source {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logs.OrDiscard(log)
 	return &fileSource{path: path, log: log}
 }
 
@@ -76,9 +72,7 @@ func (d *fileDecoder) errf(n *yaml.Node, format string, a ...any) error {
 }
 
 func parseFile(name string, data []byte, log *slog.Logger) (*Config, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log = logs.OrDiscard(log)
 	d := &fileDecoder{name: name, dir: filepath.Dir(name)}
 	if len(data) > maxFile {
 		return nil, d.errf(nil, "larger than %d MiB", maxFile>>20)
@@ -235,7 +229,7 @@ func (d *fileDecoder) location(v string) string {
 	return abs
 }
 
-func (d *fileDecoder) legacy(root *yaml.Node, log *slog.Logger) ([]BootSource, string, error) {
+func (d *fileDecoder) legacy(root *yaml.Node, log *slog.Logger) ([]simplestreams.BootSource, string, error) {
 	top, err := d.mapping(root, "top level", "boot")
 	if err != nil {
 		return nil, "", err
@@ -271,7 +265,7 @@ func (d *fileDecoder) legacy(root *yaml.Node, log *slog.Logger) ([]BootSource, s
 	if srcs.Kind != yaml.SequenceNode {
 		return nil, "", d.errf(srcs, "sources: want a list, got %s", kind(srcs))
 	}
-	var out []BootSource
+	var out []simplestreams.BootSource
 	for _, n := range srcs.Content {
 		s, err := d.source(n, "path", log, "path", "keyring", "selections")
 		if err != nil {
@@ -282,8 +276,8 @@ func (d *fileDecoder) legacy(root *yaml.Node, log *slog.Logger) ([]BootSource, s
 	return out, storage, nil
 }
 
-func (d *fileDecoder) list(root *yaml.Node, log *slog.Logger) ([]BootSource, error) {
-	var out []BootSource
+func (d *fileDecoder) list(root *yaml.Node, log *slog.Logger) ([]simplestreams.BootSource, error) {
+	var out []simplestreams.BootSource
 	for _, n := range root.Content {
 		s, err := d.source(n, "url", log, "url", "keyring", "keyring_data", "selections")
 		if err != nil {
@@ -294,12 +288,12 @@ func (d *fileDecoder) list(root *yaml.Node, log *slog.Logger) ([]BootSource, err
 	return out, nil
 }
 
-func (d *fileDecoder) source(n *yaml.Node, urlKey string, log *slog.Logger, allowed ...string) (BootSource, error) {
+func (d *fileDecoder) source(n *yaml.Node, urlKey string, log *slog.Logger, allowed ...string) (simplestreams.BootSource, error) {
 	m, err := d.mapping(n, "source", allowed...)
 	if err != nil {
-		return BootSource{}, err
+		return simplestreams.BootSource{}, err
 	}
-	var s BootSource
+	var s simplestreams.BootSource
 	u, err := d.str(m[urlKey], urlKey)
 	if err != nil {
 		return s, err

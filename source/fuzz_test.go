@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"encoding/json"
+	"maas-import-boot-images/simplestreams"
 	"net/url"
 	"testing"
 )
@@ -24,7 +25,7 @@ func FuzzFile(f *testing.F) {
 	})
 }
 
-func cfgSources(c *Config) []BootSource {
+func cfgSources(c *Config) []simplestreams.BootSource {
 	if c == nil {
 		return nil
 	}

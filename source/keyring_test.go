@@ -10,41 +10,29 @@ import (
 	"strings"
 	"testing"
 
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
 	"maas-import-boot-images/source/regiontest"
 )
 
-// The fingerprints Ubuntu publishes for its cloud image signing keys. A
-// fingerprint is a hash of the key, so these pin the built-in keys.
-var ubuntuFingerprints = map[string]string{
-	"D2EB44626FDDC30B513D5BB71A5D6C4C7DB87C81": "UEC Image Automatic Signing Key <cdimage@ubuntu.com>",
-	"4A3CE3CD565D7EB5C810E2B97FF3F408476CF100": "Ubuntu Cloud Image Builder (Canonical Internal Cloud Image Builder) <ubuntu-cloudbuilder-noreply@canonical.com>",
-}
-
-// checkUbuntuKeys fails unless kr holds exactly the two Ubuntu keys.
+// checkUbuntuKeys fails unless kr holds exactly the built-in Ubuntu keys
+// (which package keyring pins by fingerprint).
 func checkUbuntuKeys(t *testing.T, kr *simplestreams.Keyring) {
 	t.Helper()
-	keys := kr.Keys()
-	if len(keys) != len(ubuntuFingerprints) {
-		t.Fatalf("got %d keys, want exactly the %d Ubuntu keys: %+v", len(keys), len(ubuntuFingerprints), keys)
+	ubuntu, err := keyring.Ubuntu()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, k := range keys {
-		uid, ok := ubuntuFingerprints[k.Fingerprint]
-		if !ok {
-			t.Errorf("key %s (%s) is not an Ubuntu cloud image key", k.Fingerprint, k.UserID)
-			continue
-		}
-		if k.UserID != uid || k.KeyID != k.Fingerprint[24:] {
-			t.Errorf("key %s: user id %q, key id %s; want %q, %s", k.Fingerprint, k.UserID, k.KeyID, uid, k.Fingerprint[24:])
-		}
+	if got, want := kr.Keys(), ubuntu.Keys(); !slices.Equal(got, want) {
+		t.Fatalf("got keys %+v, want exactly the Ubuntu keys %+v", got, want)
 	}
 }
 
 // missingUbuntuKeyring makes this test behave as on a machine without
 // DefaultKeyring, whether or not this one has it.
 func missingUbuntuKeyring(t *testing.T) {
-	t.Cleanup(SetUbuntuKeyringFileForTest(filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg")))
+	t.Cleanup(keyring.SetUbuntuFileForTest(filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg")))
 }
 
 func logTo(b *strings.Builder) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
@@ -56,16 +44,6 @@ func checkFallbackLogged(t *testing.T, logs string) {
 	if !strings.Contains(logs, "level=INFO") || !strings.Contains(logs, DefaultKeyring+" is not on this machine: using the built-in Ubuntu cloud image keys") {
 		t.Errorf("no info line about the built-in keys: %q", logs)
 	}
-}
-
-// TestUbuntuKeysPinned: the embedded keyring holds exactly the two keys
-// Ubuntu publishes, by fingerprint.
-func TestUbuntuKeysPinned(t *testing.T) {
-	kr, err := UbuntuKeyring()
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkUbuntuKeys(t, kr)
 }
 
 // TestBuiltinUbuntuKeys: a source whose keyring is DefaultKeyring, on a
@@ -82,13 +60,13 @@ func TestBuiltinUbuntuKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, src := range map[string]BootSource{"default": def.Sources[0], "file": file.Sources[0]} {
+	for name, src := range map[string]simplestreams.BootSource{"default": def.Sources[0], "file": file.Sources[0]} {
 		t.Run(name, func(t *testing.T) {
 			if src.Keyring != DefaultKeyring {
 				t.Fatalf("keyring %q: the source must keep naming %s", src.Keyring, DefaultKeyring)
 			}
 			var logs strings.Builder
-			kr, from, err := src.LoadKeyring(logTo(&logs))
+			kr, from, err := keyring.Load(src, logTo(&logs))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,9 +83,9 @@ func TestBuiltinUbuntuKeys(t *testing.T) {
 	if err := os.WriteFile(present, streamtest.Keyring(streamtest.Key()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	restore := SetUbuntuKeyringFileForTest(present)
+	restore := keyring.SetUbuntuFileForTest(present)
 	var logs strings.Builder
-	kr, from, err := def.Sources[0].LoadKeyring(logTo(&logs))
+	kr, from, err := keyring.Load(def.Sources[0], logTo(&logs))
 	restore()
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +97,13 @@ func TestBuiltinUbuntuKeys(t *testing.T) {
 	// Any other missing keyring stays an error, even one of the same name.
 	for _, other := range []string{filepath.Join(t.TempDir(), "ubuntu-cloudimage-keyring.gpg"), DefaultKeyring + ".bak"} {
 		var logs strings.Builder
-		_, _, err := BootSource{URL: "http://mirror.example.com/maas/", Keyring: other}.LoadKeyring(logTo(&logs))
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), other) || logs.Len() != 0 {
-			t.Errorf("keyring %s missing: got %v (logs %q), want ErrConfig naming it", other, err, logs.String())
+		_, _, err := keyring.Load(simplestreams.BootSource{URL: "http://mirror.example.com/maas/", Keyring: other}, logTo(&logs))
+		if !errors.Is(err, keyring.ErrUnreadable) || !strings.Contains(err.Error(), other) || logs.Len() != 0 {
+			t.Errorf("keyring %s missing: got %v (logs %q), want ErrUnreadable naming it", other, err, logs.String())
 		}
 	}
 	// keyring_data still wins.
-	kr, from, err = BootSource{URL: "http://x/", Keyring: DefaultKeyring, KeyringData: streamtest.Keyring(streamtest.Key())}.LoadKeyring(nil)
+	kr, from, err = keyring.Load(simplestreams.BootSource{URL: "http://x/", Keyring: DefaultKeyring, KeyringData: streamtest.Keyring(streamtest.Key())}, nil)
 	if err != nil || len(kr.Keys()) != 1 || from != "from keyring_data" {
 		t.Errorf("keyring_data: %v, %q", err, from)
 	}
@@ -156,7 +134,7 @@ func TestRegionStandardKeyring(t *testing.T) {
 		t.Fatalf("got %+v, want the keyring %s", src, DefaultKeyring)
 	}
 	var logs strings.Builder
-	kr, _, err := src.LoadKeyring(logTo(&logs))
+	kr, _, err := keyring.Load(src, logTo(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +168,7 @@ func TestMarshalSaysWhichKeys(t *testing.T) {
 	}
 	missing := filepath.Join(dir, "missing.gpg")
 	sel := []simplestreams.Selection{{OS: "ubuntu", Release: "noble"}}
-	cfg := &Config{Origin: "a test", Sources: []BootSource{
+	cfg := &Config{Origin: "a test", Sources: []simplestreams.BootSource{
 		{URL: "http://images.maas.io/ephemeral-v3/stable/", Keyring: DefaultKeyring, Selections: sel},
 		{URL: "http://mirror.example.com/a/", Keyring: testKeys, Selections: sel},
 		{URL: "http://mirror.example.com/b/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sel},

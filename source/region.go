@@ -15,13 +15,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 
+	"maas-import-boot-images/fetch"
+	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -36,15 +38,6 @@ type RegionOptions struct {
 	UserAgent   string
 	Log         *slog.Logger
 }
-
-// Defaults for a region: three attempts of at most 10 s each, with backoff
-// between them. Each question (one URL) is bounded by Timeout × (Retries+1),
-// so a region that accepts connections and never answers is reported after
-// 30 s.
-const (
-	DefaultRegionTimeout = 10 * time.Second
-	DefaultRegionRetries = 2
-)
 
 // Hints shared by several region failures.
 const (
@@ -111,14 +104,12 @@ func NewRegion(opts RegionOptions) (Source, error) {
 		r.cluster = "cluster " + opts.ClusterUUID
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultRegionTimeout
+		opts.Timeout = fetch.DefaultTimeout
 	}
 	if opts.Retries < 0 {
 		opts.Retries = 0
 	}
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
+	opts.Log = logs.OrDiscard(opts.Log)
 	r.opts = opts
 	c := retryablehttp.NewClient()
 	c.HTTPClient = &http.Client{Timeout: opts.Timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -228,17 +219,17 @@ func (r *regionSource) Resolve(ctx context.Context) (*Config, error) {
 	return cfg, nil
 }
 
-func (r *regionSource) convert(ctx context.Context, i int, a regionSourceJSON) (BootSource, error) {
+func (r *regionSource) convert(ctx context.Context, i int, a regionSourceJSON) (simplestreams.BootSource, error) {
 	garbage := func(format string, args ...any) error {
 		return &Error{Msg: fmt.Sprintf("%s answered an invalid boot source %d: %s", r.describe(), i, fmt.Sprintf(format, args...)), Kind: ErrUnreachable}
 	}
 	if a.URL == "" {
-		return BootSource{}, garbage("no url")
+		return simplestreams.BootSource{}, garbage("no url")
 	}
 	if _, err := simplestreams.Locate(a.URL); err != nil {
-		return BootSource{}, garbage("url: %v", err)
+		return simplestreams.BootSource{}, garbage("url: %v", err)
 	}
-	s := BootSource{URL: a.URL}
+	s := simplestreams.BootSource{URL: a.URL}
 	switch {
 	case r.opts.Keyring != "":
 		// --keyring replaces whatever the region says.
@@ -249,9 +240,9 @@ func (r *regionSource) convert(ctx context.Context, i int, a regionSourceJSON) (
 			return s, garbage("keyring_data is not base64")
 		}
 		s.KeyringData = b
-	case a.KeyringFilename != "" && (fileExists(a.KeyringFilename) || a.KeyringFilename == DefaultKeyring):
+	case a.KeyringFilename != "" && keyring.Usable(a.KeyringFilename):
 		// What MAAS regions name for images.maas.io is never missing:
-		// the built-in Ubuntu keys stand in for it (LoadKeyring).
+		// the built-in Ubuntu keys stand in for it (keyring.Load).
 		s.Keyring = a.KeyringFilename
 	case !strings.HasSuffix(a.URL, ".json"):
 		msg := fmt.Sprintf("boot source %s from %s is signed, but the region sent no keyring_data", a.URL, r.describe())
@@ -286,11 +277,6 @@ func (r *regionSource) convert(ctx context.Context, i int, a regionSourceJSON) (
 			Arches: sj.Arches, Subarches: sj.Subarches, Labels: sj.Labels})
 	}
 	return s, nil
-}
-
-func fileExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
 }
 
 // getJSON GETs a region URL and decodes its JSON answer into v.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"maas-import-boot-images/fetch"
 	ss "maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/source"
 	"maas-import-boot-images/source/regiontest"
@@ -28,8 +29,8 @@ const (
 var keyring = []byte("not really a keyring, but bytes")
 
 // want is what every backend of the shared suite resolves.
-func want() []source.BootSource {
-	return []source.BootSource{{
+func want() []ss.BootSource {
+	return []ss.BootSource{{
 		URL:         "http://images.example.com/ephemeral-v3/stable/",
 		KeyringData: keyring,
 		Selections: []ss.Selection{
@@ -130,7 +131,7 @@ func TestSharedSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantDefault := []source.BootSource{{URL: source.DefaultURL, Keyring: source.DefaultKeyring, Selections: []ss.Selection{
+	wantDefault := []ss.BootSource{{URL: source.DefaultURL, Keyring: source.DefaultKeyring, Selections: []ss.Selection{
 		{OS: "ubuntu", Release: "noble", Arches: []string{"amd64"}, Subarches: []string{"*"}, Labels: []string{"*"}}}}}
 	if d := cmp.Diff(wantDefault, cfg.Sources); d != "" {
 		t.Errorf("default (-want +got):\n%s", d)
@@ -142,8 +143,8 @@ func TestSharedSuite(t *testing.T) {
 }
 
 // normal makes "*" and nil the same, as they mean the same.
-func normal(srcs []source.BootSource) []source.BootSource {
-	out := append([]source.BootSource(nil), srcs...)
+func normal(srcs []ss.BootSource) []ss.BootSource {
+	out := append([]ss.BootSource(nil), srcs...)
 	for i := range out {
 		sels := append([]ss.Selection(nil), out[i].Selections...)
 		for j := range sels {
@@ -189,7 +190,7 @@ boot:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []source.BootSource{
+	want := []ss.BootSource{
 		{URL: "http://images.maas.io/ephemeral-v3/stable/", Keyring: "/usr/share/keyrings/ubuntu-cloudimage-keyring.gpg",
 			Selections: []ss.Selection{{Release: "noble", Arches: []string{"amd64", "arm64"}}, {Release: "jammy", Arches: []string{"amd64"}}}},
 		{URL: filepath.Join(dir, "mirror") + "/", Keyring: filepath.Join(dir, "mirror-keyring.gpg"), Selections: []ss.Selection{{Release: "*"}}},
@@ -199,6 +200,22 @@ boot:
 	}
 	if cfg.Storage != "/srv/boot/" {
 		t.Errorf("storage: got %q", cfg.Storage)
+	}
+	// Choose reads the file, so that a caller knows the storage to lock
+	// before it resolves; a file without storage names the default.
+	b, err := source.Choose(source.Choice{Config: p})
+	if err != nil || b.Storage != "/srv/boot/" {
+		t.Errorf("Choose: storage %q, %v; want /srv/boot/", b.Storage, err)
+	}
+	bare := filepath.Join(dir, "bare.yaml")
+	os.WriteFile(bare, []byte("boot:\n  sources:\n    - path: http://x/\n      selections: [{release: noble}]\n"), 0o644)
+	if b, err := source.Choose(source.Choice{Config: bare}); err != nil || b.Storage != source.DefaultStorage {
+		t.Errorf("a 1.5 file naming no storage: %v, storage %q; want %s", err, b.Storage, source.DefaultStorage)
+	}
+	list := filepath.Join(dir, "list.yaml")
+	os.WriteFile(list, []byte("- url: http://x/\n  selections: [{release: noble}]\n"), 0o644)
+	if b, err := source.Choose(source.Choice{Config: list}); err != nil || b.Storage != "" {
+		t.Errorf("a 1.6 list: %v, storage %q; want none", err, b.Storage)
 	}
 	if !strings.Contains(logs.String(), "configure_me") {
 		t.Errorf("no warning for configure_me: yes; logs: %s", logs.String())
@@ -463,7 +480,7 @@ func TestRegionSilent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := regiontest.New(t, regiontest.Options{Cluster: cluster, Fault: tt.fault})
-			s, err := source.NewRegion(source.RegionOptions{URL: r.URL(), ClusterUUID: cluster, Timeout: tt.timeout, Retries: source.DefaultRegionRetries})
+			s, err := source.NewRegion(source.RegionOptions{URL: r.URL(), ClusterUUID: cluster, Timeout: tt.timeout, Retries: fetch.DefaultRetries})
 			if err != nil {
 				t.Fatal(err)
 			}

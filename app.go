@@ -11,6 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"maas-import-boot-images/fetch"
+	"maas-import-boot-images/importer"
 	"maas-import-boot-images/source"
 )
 
@@ -20,6 +22,21 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	isTTY          bool
+}
+
+// cmdline is one run of the command line: each command is a method of it.
+type cmdline struct {
+	env
+	// failed is what report needs to know if the run fails; parseOutput
+	// fills it in.
+	failed state
+}
+
+// state is what report needs to know about a run that failed.
+type state struct {
+	json   bool
+	quiet  bool
+	parsed bool // the output flags were read (parseOutput ran)
 }
 
 // errUsage marks a bad command line (exit 2).
@@ -32,9 +49,8 @@ func (e usageError) Unwrap() []error       { return []error{errUsage, e.err} }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 const (
-	defaultStorage = "/var/lib/maas/boot-resources"
-	envStorage     = "MAAS_BOOT_RESOURCES_STORAGE"
-	envAPIKey      = "MAAS_API_KEY"
+	envStorage = "MAAS_BOOT_RESOURCES_STORAGE"
+	envAPIKey  = "MAAS_API_KEY"
 )
 
 // Flag groups, shown as categories in --help.
@@ -61,20 +77,20 @@ func backendFlags() []cli.Flag {
 }
 
 func storageFlag() cli.Flag {
-	return &cli.StringFlag{Name: "storage", Category: catImport, EnvVars: []string{envStorage}, Value: defaultStorage, Usage: "the boot resources `DIR` (TFTP serves DIR/current)"}
+	return &cli.StringFlag{Name: "storage", Category: catImport, EnvVars: []string{envStorage}, Value: source.DefaultStorage, Usage: "the boot resources `DIR` (TFTP serves DIR/current)"}
 }
 
 func networkFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: source.DefaultRegionTimeout, Usage: "wait at most `DURATION` for each HTTP attempt's answer headers, and for any stall in a body"},
-		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: source.DefaultRegionRetries, Usage: "retry a failed HTTP attempt `N` times (region and streams alike)"},
+		&cli.DurationFlag{Name: "timeout", Category: catNetwork, Value: fetch.DefaultTimeout, Usage: "wait at most `DURATION` for each HTTP attempt's answer headers, and for any stall in a body"},
+		&cli.IntFlag{Name: "retries", Category: catNetwork, Value: fetch.DefaultRetries, Usage: "retry a failed HTTP attempt `N` times (region and streams alike)"},
 	}
 }
 
 func importFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "select and plan, then stop: download nothing, write nothing"},
-		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: 4, Usage: "download `N` files at once"},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: importer.DefaultJobs, Usage: "download `N` files at once"},
 		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"},
 		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another import on this storage to finish instead of failing"},
 		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "import no bootloaders (pxelinux, grub …) from the streams"},
@@ -95,7 +111,7 @@ func concat(groups ...[]cli.Flag) []cli.Flag { return slices.Concat(groups...) }
 
 // newApp builds the command line. Actions return errors; run maps them to
 // exit codes, so nothing here exits.
-func newApp(e env) *cli.App {
+func newApp(r *cmdline) *cli.App {
 	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), outputFlags())
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	cmd := func(c *cli.Command) *cli.Command {
@@ -115,10 +131,10 @@ Without a command, import runs. Flags may come before or after the command.
 Without a source flag: $MAAS_URL and $CLUSTER_UUID name the region, else
 bootresources.yaml in $MAAS_CONFIG_DIR (default /etc/maas) is read if present,
 else the built-in default is used; stderr says which.`,
-		Writer:          e.stdout,
-		ErrWriter:       e.stderr,
+		Writer:          r.stdout,
+		ErrWriter:       r.stderr,
 		Flags:           importAll,
-		Action:          func(c *cli.Context) error { return cmdImport(c, e) },
+		Action:          r.cmdImport,
 		OnUsageError:    onUsage,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
@@ -127,20 +143,20 @@ else the built-in default is used; stderr says which.`,
 				Name:   "import",
 				Usage:  "resolve, select, download, publish, clean up (the default)",
 				Flags:  importAll,
-				Action: func(c *cli.Context) error { return cmdImport(c, e) },
+				Action: r.cmdImport,
 			}),
 			cmd(&cli.Command{
 				Name:      "sources",
 				Usage:     "print the resolved boot sources as a 1.6+ sources list (YAML, or JSON with --output json)",
 				UsageText: "maas-import-boot-images sources [--config FILE | --region-url URL ... | --default] > sources.yaml",
 				Flags:     concat(backendFlags(), networkFlags(), outputFlags()),
-				Action:    func(c *cli.Context) error { return cmdSources(c, e) },
+				Action:    r.cmdSources,
 			}),
 			cmd(&cli.Command{
 				Name:   "list",
 				Usage:  "list the images in current: os, arch, subarch, release, label, version, size",
 				Flags:  concat([]cli.Flag{storageFlag()}, outputFlags()),
-				Action: func(c *cli.Context) error { return cmdList(c, e) },
+				Action: r.cmdList,
 			}),
 			cmd(&cli.Command{
 				Name:  "verify",
@@ -148,7 +164,7 @@ else the built-in default is used; stderr says which.`,
 				Flags: concat([]cli.Flag{storageFlag(),
 					&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
 				}, outputFlags()),
-				Action: func(c *cli.Context) error { return cmdVerify(c, e) },
+				Action: r.cmdVerify,
 			}),
 			cmd(&cli.Command{
 				Name:  "cleanup",
@@ -158,13 +174,13 @@ else the built-in default is used; stderr says which.`,
 					&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
 					&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
 				}, outputFlags()),
-				Action: func(c *cli.Context) error { return cmdCleanup(c, e) },
+				Action: r.cmdCleanup,
 			}),
 			cmd(&cli.Command{
 				Name:   "version",
 				Usage:  "print the version",
 				Flags:  outputFlags(),
-				Action: func(c *cli.Context) error { return cmdVersion(c, e) },
+				Action: r.cmdVersion,
 			}),
 		},
 	}
@@ -176,21 +192,20 @@ func run(ctx context.Context, args []string, e env) int {
 	if e.getenv == nil {
 		e.getenv = os.Getenv
 	}
-	app := newApp(e)
-	st := &state{}
-	ctx = context.WithValue(ctx, stateKey{}, st)
+	r := &cmdline{env: e}
+	app := newApp(r)
 	err := app.RunContext(ctx, commandFirst(app, args))
 	if err == nil {
 		return 0
 	}
 	code := exitCode(err)
-	if !st.parsed {
+	if !r.failed.parsed {
 		// A flag that did not parse stops urfave/cli before --output is
 		// read: the failure object is still owed to a script that asked
 		// for JSON.
-		st.json = asksForJSON(args)
+		r.failed.json = asksForJSON(args)
 	}
-	report(e, st, err, code)
+	r.report(err, code)
 	return code
 }
 

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"maas-import-boot-images/importer"
+)
+
+// cmdImport resolves, selects, downloads, publishes and cleans up. The
+// importer takes the storage lock before it resolves the sources (SPEC
+// §4), so a region is asked only by the run that will use its answer; a
+// MAAS 1.5 file, read when the backend is chosen, may name the storage.
+func (r *cmdline) cmdImport(c *cli.Context) error {
+	o, err := r.parseOutput(c)
+	if err != nil {
+		return err
+	}
+	if c.Int("jobs") < 1 {
+		return usagef("--jobs must be at least 1")
+	}
+	if c.Int("keep") < 0 {
+		return usagef("--keep must not be negative")
+	}
+	if c.Args().Present() {
+		return usagef("unexpected argument %q", c.Args().First())
+	}
+	b, err := r.chooseSource(c, o)
+	if err != nil {
+		return err
+	}
+	storage := c.String("storage")
+	if !c.IsSet("storage") && b.Storage != "" {
+		storage = b.Storage
+	}
+	opts := importer.Options{
+		Storage:            storage,
+		Jobs:               c.Int("jobs"),
+		Keep:               c.Int("keep"),
+		DryRun:             c.Bool("dry-run"),
+		Wait:               c.Bool("wait"),
+		Timeout:            c.Duration("timeout"),
+		Retries:            c.Int("retries"),
+		InsecureSkipVerify: c.Bool("insecure-skip-verify"),
+		NoBootloaders:      c.Bool("no-bootloaders"),
+		UserAgent:          userAgent(),
+		Log:                o.log,
+	}
+	var bars *progressBars
+	if o.progress {
+		bars = newProgressBars(r.stderr)
+		opts.Progress = bars
+	}
+	res, err := importer.Run(c.Context, sourcesOf(resolveFrom(c, b)), opts)
+	if bars != nil {
+		bars.Wait()
+	}
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return r.writeJSON(res)
+	}
+	if !o.quiet {
+		r.printImport(res)
+	}
+	return nil
+}
+
+// countImages says how many images and bootloaders a result holds.
+func countImages(images []importer.ImageInfo) string {
+	var n, bl int
+	for _, im := range images {
+		if im.Bootloader {
+			bl++
+		} else {
+			n++
+		}
+	}
+	s := plural(n, "image", "images")
+	if bl > 0 {
+		s += " and " + plural(bl, "bootloader", "bootloaders")
+	}
+	return s
+}
+
+func (r *cmdline) printImport(res *importer.Result) {
+	w := r.stdout
+	switch res.Status {
+	case importer.StatusUnchanged:
+		fmt.Fprintf(w, "unchanged: %s is current, %s, %d files (%s)\n",
+			res.Snapshot, countImages(res.Images), res.Files.Total, humanBytes(res.Bytes.Total))
+	case importer.StatusDryRun:
+		fmt.Fprintf(w, "dry run: %s selected\n", countImages(res.Images))
+		for _, im := range res.Images {
+			fmt.Fprintf(w, "  %s/%s/%s/%s/%s  %s\n", im.OS, im.Arch, im.Subarch, im.Release, im.Label, im.VersionName)
+		}
+		fmt.Fprintf(w, "would download %d of %d files (%s of %s); nothing was written\n",
+			res.Files.Downloaded, res.Files.Total, humanBytes(res.Bytes.Downloaded), humanBytes(res.Bytes.Total))
+	default:
+		fmt.Fprintf(w, "imported %s: %s, %d of %d files downloaded (%s), %d reused, in %.1fs\n",
+			res.Snapshot, countImages(res.Images), res.Files.Downloaded, res.Files.Total, humanBytes(res.Bytes.Downloaded),
+			res.Files.Reused, res.Duration.Seconds())
+	}
+}

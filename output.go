@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// output is the parsed output flags of a command.
+type output struct {
+	json     bool
+	quiet    bool
+	progress bool
+	log      *slog.Logger
+}
+
+// parseOutput reads the output flags, and notes in r.failed how a failure
+// of this run is to be reported.
+func (r *cmdline) parseOutput(c *cli.Context) (*output, error) {
+	o := &output{quiet: c.Bool("quiet")}
+	r.failed.quiet = o.quiet
+	r.failed.parsed = true
+	switch c.String("output") {
+	case "text":
+	case "json":
+		o.json = true
+		r.failed.json = true
+	default:
+		return nil, usagef("--output must be text or json, not %q", c.String("output"))
+	}
+	switch p := c.String("progress"); p {
+	case "auto":
+		o.progress = r.isTTY && !o.quiet && !o.json
+	case "always":
+		o.progress = !o.quiet
+	case "never":
+	default:
+		return nil, usagef("--progress must be auto, always or never, not %q", p)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef("--log-level must be debug, info, warn or error, not %q", c.String("log-level"))
+	}
+	if o.quiet {
+		level = slog.LevelError
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch f := c.String("log-format"); f {
+	case "text":
+		o.log = slog.New(slog.NewTextHandler(r.stderr, hopts))
+	case "json":
+		o.log = slog.New(slog.NewJSONHandler(r.stderr, hopts))
+	default:
+		return nil, usagef("--log-format must be text or json, not %q", f)
+	}
+	return o, nil
+}
+
+// report prints a failed run: one error line and maybe a hint on stderr, and
+// with --output json the failure object on stdout.
+func (r *cmdline) report(err error, code int) {
+	msg := oneLine(err.Error())
+	if code == exitInterrupted {
+		msg = "interrupted; the boot tree is as it was"
+	}
+	fmt.Fprintf(r.stderr, "error: %s\n", msg)
+	if h := hint(err, code); h != "" {
+		fmt.Fprintf(r.stderr, "hint: %s\n", h)
+	}
+	if r.failed.json {
+		_ = r.writeJSON(map[string]any{"status": "failed", "error": msg, "exit_code": code})
+	}
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (r *cmdline) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = r.stdout.Write(append(b, '\n'))
+	return err
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

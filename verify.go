@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"maas-import-boot-images/importer"
+)
+
+// cmdVerify re-hashes the cache and checks what current links.
+func (r *cmdline) cmdVerify(c *cli.Context) error {
+	o, err := r.parseOutput(c)
+	if err != nil {
+		return err
+	}
+	res, err := importer.Verify(c.Context, c.String("storage"), c.Bool("repair"), o.log)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return r.writeJSON(res)
+	}
+	if !o.quiet {
+		fmt.Fprintf(r.stdout, "ok: %d cache files (%s) verified; %s links only verified files (%d)\n",
+			res.CacheFiles, humanBytes(res.Bytes), res.Snapshot, res.TreeFiles)
+	}
+	return nil
+}
