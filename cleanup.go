@@ -9,11 +9,7 @@ import (
 )
 
 // cmdCleanup removes old snapshots and unreferenced cache files.
-func (r *cmdline) cmdCleanup(c *cli.Context) error {
-	o, err := r.parseOutput(c)
-	if err != nil {
-		return err
-	}
+func (r *cmdline) cmdCleanup(c *cli.Context, o *output) error {
 	if c.Int("keep") < 0 {
 		return usagef("--keep must not be negative")
 	}

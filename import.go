@@ -12,11 +12,7 @@ import (
 // importer takes the storage lock before it resolves the sources (SPEC
 // §4), so a region is asked only by the run that will use its answer; a
 // MAAS 1.5 file, read when the backend is chosen, may name the storage.
-func (r *cmdline) cmdImport(c *cli.Context) error {
-	o, err := r.parseOutput(c)
-	if err != nil {
-		return err
-	}
+func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	if c.Int("jobs") < 1 {
 		return usagef("--jobs must be at least 1")
 	}

@@ -11,11 +11,7 @@ import (
 )
 
 // cmdList lists the images in current.
-func (r *cmdline) cmdList(c *cli.Context) error {
-	o, err := r.parseOutput(c)
-	if err != nil {
-		return err
-	}
+func (r *cmdline) cmdList(c *cli.Context, o *output) error {
 	l, err := importer.List(c.String("storage"))
 	if err != nil {
 		return err

@@ -60,6 +60,18 @@ func (r *cmdline) parseOutput(c *cli.Context) (*output, error) {
 	return o, nil
 }
 
+// action makes a command's action: it reads the output flags first, since
+// every command takes them and a failure is reported by them.
+func (r *cmdline) action(cmd func(*cli.Context, *output) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		o, err := r.parseOutput(c)
+		if err != nil {
+			return err
+		}
+		return cmd(c, o)
+	}
+}
+
 // report prints a failed run: one error line and maybe a hint on stderr, and
 // with --output json the failure object on stdout.
 func (r *cmdline) report(err error, code int) {

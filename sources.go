@@ -13,11 +13,7 @@ import (
 )
 
 // cmdSources prints the resolved boot sources as a 1.6+ sources list.
-func (r *cmdline) cmdSources(c *cli.Context) error {
-	o, err := r.parseOutput(c)
-	if err != nil {
-		return err
-	}
+func (r *cmdline) cmdSources(c *cli.Context, o *output) error {
 	b, err := r.chooseSource(c, o)
 	if err != nil {
 		return err

@@ -9,11 +9,7 @@ import (
 )
 
 // cmdVerify re-hashes the cache and checks what current links.
-func (r *cmdline) cmdVerify(c *cli.Context) error {
-	o, err := r.parseOutput(c)
-	if err != nil {
-		return err
-	}
+func (r *cmdline) cmdVerify(c *cli.Context, o *output) error {
 	res, err := importer.Verify(c.Context, c.String("storage"), c.Bool("repair"), o.log)
 	if err != nil {
 		return err

@@ -28,14 +28,10 @@ func version() string {
 }
 
 // cmdVersion prints the version.
-func (r *cmdline) cmdVersion(c *cli.Context) error {
-	o, err := r.parseOutput(c)
-	if err != nil {
-		return err
-	}
+func (r *cmdline) cmdVersion(c *cli.Context, o *output) error {
 	if o.json {
 		return r.writeJSON(map[string]string{"version": version()})
 	}
-	_, err = fmt.Fprintf(r.stdout, "maas-import-boot-images %s\n", version())
+	_, err := fmt.Fprintf(r.stdout, "maas-import-boot-images %s\n", version())
 	return err
 }
