@@ -5,13 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,94 +16,51 @@ import (
 	"maas-import-boot-images/source"
 )
 
-// mirror is an httptest server that serves a streamtest tree and can
-// inject faults.
+// mirror serves a streamtest tree that tests rewrite in place.
 type mirror struct {
-	t      *testing.T
-	dir    string
-	srv    *httptest.Server
-	tree   *streamtest.Tree
-	served atomic.Int64 // payload bytes written to clients
-
-	mu       sync.Mutex
-	requests []string // paths of payload requests, with " range" when ranged
-	fault    func(w http.ResponseWriter, r *http.Request) bool
+	*streamtest.Server
+	t    *testing.T
+	tree *streamtest.Tree
 }
 
 func newMirror(t *testing.T, spec streamtest.Spec) *mirror {
 	t.Helper()
-	m := &mirror{t: t, dir: t.TempDir()}
+	m := &mirror{Server: streamtest.NewServer(t, t.TempDir()), t: t}
 	m.write(spec)
-	files := http.FileServer(http.Dir(m.dir))
-	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		payload := !strings.HasPrefix(r.URL.Path, "/streams/")
-		m.mu.Lock()
-		fault := m.fault
-		if payload {
-			entry := r.URL.Path
-			if r.Header.Get("Range") != "" {
-				entry += " range"
-			}
-			m.requests = append(m.requests, entry)
-		}
-		m.mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
-		}
-		if payload {
-			w = &countingWriter{ResponseWriter: w, n: &m.served}
-		}
-		files.ServeHTTP(w, r)
-	}))
-	t.Cleanup(m.srv.Close)
 	return m
 }
 
 // write (re)writes the stream.
 func (m *mirror) write(spec streamtest.Spec) {
 	m.t.Helper()
-	tree, err := streamtest.Write(m.dir, spec)
+	tree, err := streamtest.Write(m.Dir(), spec)
 	if err != nil {
 		m.t.Fatal(err)
 	}
 	m.tree = tree
 }
 
-func (m *mirror) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
-	m.mu.Lock()
-	m.fault = f
-	m.mu.Unlock()
-}
-
+// payloadRequests lists the paths of payload requests, with " range" when
+// ranged.
 func (m *mirror) payloadRequests() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]string(nil), m.requests...)
-}
-
-func (m *mirror) resetRequests() {
-	m.mu.Lock()
-	m.requests = nil
-	m.mu.Unlock()
-	m.served.Store(0)
+	var paths []string
+	for _, r := range m.Requests() {
+		if !streamtest.IsPayload(r.Path) {
+			continue
+		}
+		if r.Range != "" {
+			r.Path += " range"
+		}
+		paths = append(paths, r.Path)
+	}
+	return paths
 }
 
 func (m *mirror) source(sels ...simplestreams.Selection) source.BootSource {
 	if len(sels) == 0 {
 		sels = []simplestreams.Selection{{}}
 	}
-	return source.BootSource{URL: m.srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
-	return n, err
+	return source.BootSource{URL: m.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
 }
 
 func testOptions(storage string) Options {

@@ -110,12 +110,12 @@ func Garbage(n int64) Hook {
 	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		w.WriteHeader(http.StatusOK)
 		chunk := make([]byte, min(n, 1<<20))
-		for n > 0 {
-			k, err := w.Write(chunk[:min(n, int64(len(chunk)))])
+		for left := n; left > 0; {
+			k, err := w.Write(chunk[:min(left, int64(len(chunk)))])
 			if err != nil {
 				return
 			}
-			n -= int64(k)
+			left -= int64(k)
 		}
 	}
 }

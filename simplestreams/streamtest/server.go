@@ -36,7 +36,7 @@ type tree struct {
 type Request struct {
 	Path  string // the URL path, without the query
 	Range string // the Range header as it arrived, before any hook
-	Bytes int64  // body bytes written to the client
+	Bytes int64  // body bytes handed to the connection
 }
 
 // NewServer serves dir, through hooks when given (see Chain), until the
@@ -123,9 +123,10 @@ func (s *Server) count(req *Request, n int64) {
 	s.mu.Unlock()
 }
 
-// countingWriter counts the body bytes of one request. It keeps the
-// ReadFrom of the writer it wraps, so that files still go out with
-// sendfile, and its Flush, for hooks that trickle.
+// countingWriter counts the body bytes of one request before it hands
+// them on, so that a client that has read a body finds it counted. It
+// keeps the ReadFrom of the writer it wraps, so that files still go out
+// with sendfile, and its Flush, for hooks that trickle.
 type countingWriter struct {
 	http.ResponseWriter
 	s   *Server
@@ -133,14 +134,22 @@ type countingWriter struct {
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	c.s.count(c.req, int64(len(p)))
 	n, err := c.ResponseWriter.Write(p)
-	c.s.count(c.req, int64(n))
+	c.s.count(c.req, int64(n-len(p)))
 	return n, err
 }
 
+// ReadFrom counts a limited reader's limit ahead (the file server sends
+// files so), anything else once copied.
 func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	var ahead int64
+	if lr, ok := src.(*io.LimitedReader); ok {
+		ahead = lr.N
+	}
+	c.s.count(c.req, ahead)
 	n, err := io.Copy(c.ResponseWriter, src)
-	c.s.count(c.req, n)
+	c.s.count(c.req, n-ahead)
 	return n, err
 }
 
