@@ -82,7 +82,7 @@ func TestBootloaders(t *testing.T) {
 	}
 
 	// Unchanged: nothing fetched.
-	m.Reset()
+	m.resetRequests()
 	if r := mustRun(t, src, testOptions(storage)); r.Status != StatusUnchanged {
 		t.Fatalf("second run: %s", r.Status)
 	}
@@ -94,7 +94,7 @@ func TestBootloaders(t *testing.T) {
 	}
 	before, _ := os.Stat(manifests[0])
 	m.write(bootSpec("20250101", "20250202"))
-	m.Reset()
+	m.resetRequests()
 	time.Sleep(1100 * time.Millisecond)
 	if r := mustRun(t, src, testOptions(storage)); r.Status != StatusImported {
 		t.Fatalf("third run: %s", r.Status)

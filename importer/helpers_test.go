@@ -16,35 +16,40 @@ import (
 	"maas-import-boot-images/source"
 )
 
-// mirror serves a streamtest tree that tests rewrite in place.
+// mirror serves a streamtest tree that tests rewrite in place, through a
+// fault hook when one is set.
 type mirror struct {
-	*streamtest.Server
 	t    *testing.T
+	dir  string
+	srv  *streamtest.Server
 	tree *streamtest.Tree
 }
 
 func newMirror(t *testing.T, spec streamtest.Spec) *mirror {
 	t.Helper()
-	m := &mirror{Server: streamtest.NewServer(t, t.TempDir()), t: t}
+	m := &mirror{t: t, dir: t.TempDir()}
 	m.write(spec)
+	m.srv = streamtest.NewServer(t, m.dir)
 	return m
 }
 
 // write (re)writes the stream.
 func (m *mirror) write(spec streamtest.Spec) {
 	m.t.Helper()
-	tree, err := streamtest.Write(m.Dir(), spec)
+	tree, err := streamtest.Write(m.dir, spec)
 	if err != nil {
 		m.t.Fatal(err)
 	}
 	m.tree = tree
 }
 
+func (m *mirror) setFault(h streamtest.Hook) { m.srv.SetHook(h) }
+
 // payloadRequests lists the paths of payload requests, with " range" when
 // ranged.
 func (m *mirror) payloadRequests() []string {
 	var paths []string
-	for _, r := range m.Requests() {
+	for _, r := range m.srv.Requests() {
 		if !streamtest.IsPayload(r.Path) {
 			continue
 		}
@@ -56,11 +61,26 @@ func (m *mirror) payloadRequests() []string {
 	return paths
 }
 
+// served returns the payload bytes written to clients.
+func (m *mirror) served() int64 {
+	var n int64
+	for _, r := range m.srv.Requests() {
+		if streamtest.IsPayload(r.Path) {
+			n += r.Bytes
+		}
+	}
+	return n
+}
+
+func (m *mirror) resetRequests() {
+	m.srv.Reset()
+}
+
 func (m *mirror) source(sels ...simplestreams.Selection) source.BootSource {
 	if len(sels) == 0 {
 		sels = []simplestreams.Selection{{}}
 	}
-	return source.BootSource{URL: m.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
+	return source.BootSource{URL: m.srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
 }
 
 func testOptions(storage string) Options {

@@ -111,7 +111,7 @@ func TestUnchangedAndUpdate(t *testing.T) {
 	metaFile := filepath.Join(storage, first.Snapshot, "maas.meta")
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(metaFile, old, old)
-	m.Reset()
+	m.resetRequests()
 
 	second := mustRun(t, src, testOptions(storage))
 	if second.Status != StatusUnchanged || second.Snapshot != first.Snapshot || second.Files.Downloaded != 0 {
@@ -127,7 +127,7 @@ func TestUnchangedAndUpdate(t *testing.T) {
 	// A new upstream version: only its files are fetched, the squashfs
 	// of each release once, and the old tree and cache go away.
 	m.write(maasSpec("20250101", "20250202"))
-	m.Reset()
+	m.resetRequests()
 	time.Sleep(1100 * time.Millisecond) // a new snapshot name
 	third := mustRun(t, src, testOptions(storage))
 	if third.Status != StatusImported || third.Snapshot == first.Snapshot {
@@ -139,14 +139,8 @@ func TestUnchangedAndUpdate(t *testing.T) {
 			wantBytes += f.Size
 		}
 	}
-	var served int64 // payload bytes written to clients
-	for _, r := range m.Requests() {
-		if streamtest.IsPayload(r.Path) {
-			served += r.Bytes
-		}
-	}
-	if served != wantBytes || third.Bytes.Downloaded != wantBytes {
-		t.Errorf("update: served %d bytes, result says %d, want %d (only the new version's files)", served, third.Bytes.Downloaded, wantBytes)
+	if got := m.served(); got != wantBytes || third.Bytes.Downloaded != wantBytes {
+		t.Errorf("update: served %d bytes, result says %d, want %d (only the new version's files)", got, third.Bytes.Downloaded, wantBytes)
 	}
 	reqs := m.payloadRequests()
 	slices.Sort(reqs)
@@ -287,8 +281,8 @@ func TestFaults(t *testing.T) {
 			mustRun(t, src, testOptions(storage))
 			before := treeState(t, storage)
 			m.write(maasSpec("20250101", "20250202"))
-			m.Reset()
-			m.SetHook(tt.fault)
+			m.resetRequests()
+			m.setFault(tt.fault)
 			opts := testOptions(storage)
 			opts.Timeout = 500 * time.Millisecond
 			var logs syncBuffer
@@ -450,7 +444,7 @@ func TestCancel(t *testing.T) {
 	before := treeState(t, storage)
 	m.write(maasSpec("20250101", "20250202"))
 	ctx, cancel := context.WithCancel(context.Background())
-	m.SetHook(streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	m.setFault(streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		cancel()
 		<-r.Context().Done()
 	}))
@@ -485,14 +479,14 @@ func TestSignatureAndKeyringErrors(t *testing.T) {
 		t.Errorf("--insecure-skip-verify: %v", err)
 	}
 	// A signed index that names an unsigned products file.
-	idx := filepath.Join(m.Dir(), "streams/v1/index.sjson")
+	idx := filepath.Join(m.dir, "streams/v1/index.sjson")
 	b, _ := os.ReadFile(idx)
 	body, _ := simplestreams.StripSignature("i", b)
 	body = []byte(strings.ReplaceAll(string(body), "download.sjson", "download.json"))
 	os.WriteFile(idx, streamtest.ClearSign(body), 0o644)
-	plain, _ := os.ReadFile(filepath.Join(m.Dir(), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson"))
+	plain, _ := os.ReadFile(filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson"))
 	pbody, _ := simplestreams.StripSignature("p", plain)
-	os.WriteFile(filepath.Join(m.Dir(), "streams/v1/com.ubuntu.maas:stable:v3:download.json"), pbody, 0o644)
+	os.WriteFile(filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.json"), pbody, 0o644)
 	if _, err := run(t, []source.BootSource{m.source()}, testOptions(t.TempDir())); !errors.Is(err, simplestreams.ErrSignature) {
 		t.Errorf("unsigned products behind a signed index: got %v, want ErrSignature", err)
 	}

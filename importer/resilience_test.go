@@ -34,7 +34,7 @@ func TestTransientFaults(t *testing.T) {
 		},
 		"Content-Length larger than the body": func(m *mirror) streamtest.Hook {
 			return streamtest.Payloads(streamtest.Once(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-				b, _ := os.ReadFile(filepath.Join(m.Dir(), filepath.FromSlash(r.URL.Path)))
+				b, _ := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(r.URL.Path)))
 				w.Header().Set("Content-Length", strconv.Itoa(len(b)+1000))
 				w.Write(b[:len(b)/3])
 				panic(http.ErrAbortHandler)
@@ -47,7 +47,7 @@ func TestTransientFaults(t *testing.T) {
 					return
 				}
 				// A CDN-like redirect: the same files under another name.
-				http.Redirect(w, r, strings.Replace(m.URL, "127.0.0.1", "localhost", 1)+r.URL.Path+"?via=redirect", http.StatusFound)
+				http.Redirect(w, r, strings.Replace(m.srv.URL, "127.0.0.1", "localhost", 1)+r.URL.Path+"?via=redirect", http.StatusFound)
 			})
 		},
 		"5xx burst": func(m *mirror) streamtest.Hook {
@@ -57,7 +57,7 @@ func TestTransientFaults(t *testing.T) {
 	for name, fault := range tests {
 		t.Run(name, func(t *testing.T) {
 			m := newMirror(t, maasSpec("20250101"))
-			m.SetHook(fault(m))
+			m.setFault(fault(m))
 			opts := testOptions(t.TempDir())
 			opts.Retries = 8
 			opts.Jobs = 1
@@ -91,17 +91,17 @@ func TestHostileStreams(t *testing.T) {
 		want   error
 	}{
 		"index names itself": {func(t *testing.T, m *mirror) {
-			idx := filepath.Join(m.Dir(), "streams/v1/index.sjson")
+			idx := filepath.Join(m.dir, "streams/v1/index.sjson")
 			b, _ := os.ReadFile(idx)
 			body, _ := simplestreams.StripSignature("i", b)
 			body = []byte(strings.ReplaceAll(string(body), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson", "streams/v1/index.sjson"))
 			os.WriteFile(idx, streamtest.ClearSign(body), 0o644)
 		}, simplestreams.ErrInvalid},
 		"endless metadata": {func(t *testing.T, m *mirror) {
-			m.SetHook(streamtest.Suffix("download.sjson", streamtest.Garbage(80<<20)))
+			m.setFault(streamtest.Suffix("download.sjson", streamtest.Garbage(80<<20)))
 		}, nil},
 		"invalid UTF-8 in a signed products file": {func(t *testing.T, m *mirror) {
-			p := filepath.Join(m.Dir(), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
+			p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
 			b, _ := os.ReadFile(p)
 			body, _ := simplestreams.StripSignature("p", b)
 			body = []byte(strings.Replace(string(body), `"arch"`, "\"ar\xffch\"", 1))
@@ -119,17 +119,17 @@ func TestHostileStreams(t *testing.T) {
 			})
 		}, errSize},
 		"a tampered byte in the signed products file": {func(t *testing.T, m *mirror) {
-			p := filepath.Join(m.Dir(), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
+			p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(b), `"release": "noble"`, `"release": "nobke"`, 1)), 0o644)
 		}, simplestreams.ErrSignature},
 		"a tampered byte in the signed index": {func(t *testing.T, m *mirror) {
-			p := filepath.Join(m.Dir(), "streams/v1/index.sjson")
+			p := filepath.Join(m.dir, "streams/v1/index.sjson")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(b), `"format": "products:1.0"`, `"format": "products:1.O"`, 1)), 0o644)
 		}, simplestreams.ErrSignature},
 		"path escaping the root": {func(t *testing.T, m *mirror) {
-			p := filepath.Join(m.Dir(), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
+			p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
 			b, _ := os.ReadFile(p)
 			body, _ := simplestreams.StripSignature("p", b)
 			body = []byte(strings.Replace(string(body), `"path": "noble/`, `"path": "../../../../noble/`, 1))
@@ -170,7 +170,7 @@ var errSize = errors.New("size mismatch")
 // with the test key: hostile content from a mirror whose key we trust.
 func resign(t *testing.T, m *mirror, edit func(string) string) {
 	t.Helper()
-	p := filepath.Join(m.Dir(), "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
+	p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
