@@ -11,7 +11,7 @@ import (
 
 // Hook sees a request before the files do. It answers the request itself,
 // or passes it on with next.ServeHTTP, perhaps with a changed request or a
-// wrapped writer (as Cut, Stall and Drip do). Hooks run concurrently, one
+// wrapped writer (as CutAfter, Stall and Drip do). Hooks run concurrently, one
 // per request.
 type Hook func(w http.ResponseWriter, r *http.Request, next http.Handler)
 

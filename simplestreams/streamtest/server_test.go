@@ -209,37 +209,47 @@ func TestOnceAndFirst(t *testing.T) {
 	}
 }
 
-// TestStall: the client gets the first bytes, then nothing until it gives
-// up; the hook ends with the client, and the server still closes with a
-// client that never gives up.
-func TestStall(t *testing.T) {
+// TestStallAndDrip: the client gets the first bytes, flushed, then
+// nothing for a long time; the hook ends when the client gives up, and
+// the server still closes with a client that never gives up.
+func TestStallAndDrip(t *testing.T) {
 	sq := "/noble/amd64/20250709/squashfs"
-	ended := make(chan struct{})
-	// The hook ends when the client goes away: only then is ended closed.
-	stall := func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		streamtest.Stall(10)(w, r, next)
-		close(ended)
-	}
-	s, _, b := serveTree(t, stall)
-	ctx, cancel := context.WithCancel(t.Context())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+sq, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := make([]byte, 10)
-	if _, err := io.ReadFull(resp.Body, first); err != nil || !bytes.Equal(first, b[:10]) {
-		t.Fatalf("got %q (%v), want the first 10 bytes", first, err)
-	}
-	if resp.ContentLength != int64(len(b)) {
-		t.Errorf("Content-Length %d, want the file's %d", resp.ContentLength, len(b))
-	}
-	cancel()
-	resp.Body.Close()
-	select {
-	case <-ended:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stall outlived its client")
+	for _, tt := range []struct {
+		name  string
+		hook  streamtest.Hook
+		first int
+	}{
+		{"stall", streamtest.Stall(10), 10},
+		{"drip", streamtest.Drip(100, time.Hour), 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ended := make(chan struct{})
+			s, _, b := serveTree(t, func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				tt.hook(w, r, next)
+				close(ended)
+			})
+			// A deadline, so that bytes that never come fail the test.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+sq, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, tt.first)
+			if _, err := io.ReadFull(resp.Body, got); err != nil || !bytes.Equal(got, b[:tt.first]) {
+				t.Fatalf("got %d bytes (%v), want the first %d of the file", len(got), err, tt.first)
+			}
+			if resp.ContentLength != int64(len(b)) {
+				t.Errorf("Content-Length %d, want the file's %d", resp.ContentLength, len(b))
+			}
+			cancel()
+			resp.Body.Close()
+			select {
+			case <-ended:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the hook outlived its client")
+			}
+		})
 	}
 
 	t.Run("closes with a client still waiting", func(t *testing.T) {
