@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,8 +30,7 @@ func benchServer(b *testing.B) (url string, f fetch.File) {
 		b.Fatal(err)
 	}
 	out.Close()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	b.Cleanup(srv.Close)
+	srv := streamtest.NewServer(b, dir)
 	return srv.URL + "/squashfs", fetch.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: benchFileSize, URL: srv.URL + "/squashfs", Name: "squashfs"}
 }
 
