@@ -23,7 +23,6 @@ func withDocs(app *cli.App) *cli.App {
 	for _, c := range app.Commands {
 		c.BashComplete = bashComplete(false)
 	}
-	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	// urfave/cli completes nothing once "--" is on the command line: it
 	// runs the command. A TAB must never start an import or a cleanup.
 	before := app.Before
@@ -36,7 +35,15 @@ func withDocs(app *cli.App) *cli.App {
 		}
 		return nil
 	}
-	app.Commands = append(app.Commands, &cli.Command{
+	app.Commands = append(app.Commands, docsCommand())
+	return app
+}
+
+// docsCommand is "docs man" and "docs bash-completion", hidden from --help,
+// the man page and completion: they are for packaging/build-deb.
+func docsCommand() *cli.Command {
+	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+	return &cli.Command{
 		Name:         "docs",
 		Hidden:       true,
 		Usage:        "write the man page or the bash completion script (for packaging)",
@@ -62,8 +69,7 @@ func withDocs(app *cli.App) *cli.App {
 				return err
 			},
 		}},
-	})
-	return app
+	}
 }
 
 // manPage renders app's commands and flags as urfave/cli documents them,
@@ -224,10 +230,10 @@ func valueFlags(app *cli.App) []string {
 // bashScript is the bash completion script for app. It asks the binary for
 // commands and flags (--generate-bash-completion), passing the word being
 // completed even when it is empty ("-" for "--", which would end the
-// flags). After a flag that takes a value, and in
-// a --flag=value word, it completes file names instead. It never runs the
-// binary once "--" has been typed, since urfave/cli then runs the command
-// rather than completing it.
+// flags). After a flag that takes a value, and in a --flag=value word, it
+// completes file names instead. It never runs the binary once "--" has
+// been typed, since urfave/cli then runs the command rather than
+// completing it.
 func bashScript(app *cli.App) string {
 	fn := "_" + strings.ReplaceAll(app.Name, "-", "_")
 	return fmt.Sprintf(`# bash completion for %[1]s
@@ -246,7 +252,7 @@ func bashScript(app *cli.App) string {
     if [[ $cur == -*=* || $cur == = || $prev == = || $values == *" $prev "* ]]; then
         cur=${cur#-*=} cur=${cur#=}
         compopt -o filenames 2>/dev/null
-        COMPREPLY=($(compgen -f -- "$cur"))
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return
     fi
     for w in "${words[@]:1:cword-1}"; do
@@ -254,7 +260,7 @@ func bashScript(app *cli.App) string {
     done
     w=$cur
     [[ $w == -- ]] && w=-
-    COMPREPLY=($(compgen -W "$("${words[0]}" "${words[@]:1:cword-1}" "$w" --generate-bash-completion 2>/dev/null)" -- "$cur"))
+    mapfile -t COMPREPLY < <(compgen -W "$("${words[0]}" "${words[@]:1:cword-1}" "$w" --generate-bash-completion 2>/dev/null)" -- "$cur")
 }
 complete -F %[2]s %[1]s
 `, app.Name, fn, strings.Join(valueFlags(app), " "))
