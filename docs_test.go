@@ -123,6 +123,36 @@ func TestManPageMatchesHelp(t *testing.T) {
 	}
 }
 
+// TestEnvironmentDocumented: every environment variable that --help names
+// (a flag's [$VAR], or the description's $VAR) has a commented example in
+// the package's /etc/default file and an entry in the man page's
+// ENVIRONMENT section.
+func TestEnvironmentDocumented(t *testing.T) {
+	help := runOut(t, "--help")
+	for _, c := range []string{"import", "sources"} {
+		help += runOut(t, c, "--help")
+	}
+	vars := regexp.MustCompile(`\$([A-Z][A-Z_]+)`).FindAllStringSubmatch(help, -1)
+	if len(vars) < 4 {
+		t.Fatalf("--help names %d environment variables; want MAAS_URL, CLUSTER_UUID and more", len(vars))
+	}
+	defaults, err := os.ReadFile("packaging/default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := runOut(t, "docs", "man")
+	env := man[strings.Index(man, ".SH ENVIRONMENT"):]
+	env = env[:strings.Index(env[1:], ".SH ")+1]
+	for _, v := range vars {
+		if !regexp.MustCompile(`(?m)^#` + v[1] + `=`).Match(defaults) {
+			t.Errorf("packaging/default has no #%s= example", v[1])
+		}
+		if !strings.Contains(env, `\fB`+v[1]+`\fP`) {
+			t.Errorf("the man page's ENVIRONMENT lacks %s", v[1])
+		}
+	}
+}
+
 // TestManPageRenders formats the page with man(1), where it is installed,
 // and checks that groff has nothing to say about it.
 func TestManPageRenders(t *testing.T) {
