@@ -184,7 +184,7 @@ else the built-in default is used; stderr says which.`,
 			}),
 		},
 	}
-	return app
+	return withDocs(app)
 }
 
 // run executes one command line and returns the process's exit code.
