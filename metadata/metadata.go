@@ -111,7 +111,10 @@ type reader struct {
 const unsignedIndex = "streams/v1/index.json"
 
 // index reads the index, or the unsigned one beside a missing signed one
-// (see Read).
+// (see Read). MAAS never falls back like this: it checks signatures when
+// the index path ends in .sjson and not when it ends in .json. The
+// fallback only applies when signatures are not checked anyway, so that
+// an unsigned mirror can be read at its root URL as signed ones are.
 func (r *reader) index(log *slog.Logger) ([]byte, error) {
 	loc := &r.s.Location
 	src := fetch.Redact(r.s.Source.URL)

@@ -140,7 +140,9 @@ var ErrConfig = errors.New("mirror configuration")
 
 // verbatim plans the metadata of the one stream the products come from,
 // byte for byte as it was served: its index and every products file the
-// index names.
+// index names. This is what python-simplestreams' sstream-mirror does
+// with signed files when it does not filter, and what lets a MAAS region
+// verify the mirror with Ubuntu's keyring.
 func (p *plan) verbatim(streams []*metadata.Stream, ks []*kept) error {
 	used := map[int]bool{}
 	for _, k := range ks {
@@ -168,7 +170,10 @@ const (
 
 // rewritten plans metadata that lists exactly the kept products,
 // versions and items: one products file per content id, unsigned .json,
-// or with signer .sjson and .json, then the index (or both indexes).
+// or with signer .sjson and .json, then the index (or both indexes). As
+// in Canonical's streams, index.sjson names the .sjson products files and
+// index.json the .json ones: MAAS reads a .json index unsigned and checks
+// an .sjson one and everything it names (its get_signing_policy).
 func (p *plan) rewritten(streams []*metadata.Stream, ks []*kept, signer *simplestreams.Signer) error {
 	type group struct {
 		stream, file int

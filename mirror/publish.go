@@ -186,6 +186,9 @@ func (w *writer) write(rel string, b []byte) error {
 	if err := w.mkdirs(rel); err != nil {
 		return err
 	}
+	if err := w.d.cache().Create(); err != nil {
+		return err
+	}
 	f, err := disk.Create(w.d.cache().Root(), fault.WriteMeta)
 	if err != nil {
 		return err
