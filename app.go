@@ -87,14 +87,32 @@ func networkFlags() []cli.Flag {
 	}
 }
 
-func importFlags() []cli.Flag {
+// runFlags are the flags of a run that fetches: import's and mirror's.
+func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "select and plan, then stop: download nothing, write nothing"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: importer.DefaultJobs, Usage: "download `N` files at once"},
-		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"},
-		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another import on this storage to finish instead of failing"},
-		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "import no bootloaders (pxelinux, grub …) from the streams"},
+		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another run on this directory to finish instead of failing"},
+		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "take no bootloaders (pxelinux, grub …) from the streams"},
+		&cli.DurationFlag{Name: "random-delay", Category: catImport, Usage: "first sleep a random time below `DURATION`, so that timers across a fleet do not start together"},
 	}
+}
+
+func importFlags() []cli.Flag {
+	return append(runFlags(),
+		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"})
+}
+
+// catMirror groups the flags of mirror.
+const catMirror = "Mirror"
+
+func mirrorFlags() []cli.Flag {
+	return append(runFlags(),
+		&cli.StringFlag{Name: "to", Category: catMirror, Usage: "write the mirror into `DIR`, for any HTTP server to serve as it is"},
+		&cli.IntFlag{Name: "max-versions", Category: catMirror, Value: 1, Usage: "keep the newest `N` complete versions of every selected product"},
+		&cli.BoolFlag{Name: "rewrite", Category: catMirror, Usage: "write metadata that lists exactly what the mirror holds, instead of upstream's byte for byte"},
+		&cli.StringFlag{Name: "sign-key", Category: catMirror, Usage: "with --rewrite: clear-sign the metadata with the armored OpenPGP private key `FILE` (no passphrase); its public key goes to DIR/mirror-keyring.gpg"},
+	)
 }
 
 func outputFlags() []cli.Flag {
@@ -177,6 +195,13 @@ else the built-in default is used; stderr says which.`,
 				Action: r.action(r.cmdCleanup),
 			}),
 			cmd(&cli.Command{
+				Name:      "mirror",
+				Usage:     "write a simplestreams mirror of the selected images into DIR, for other clusters (or a MAAS 3.5+ region) to read",
+				UsageText: "maas-import-boot-images mirror --to DIR [--config FILE | --region-url URL ... | --default] [--rewrite [--sign-key FILE]]",
+				Flags:     concat(backendFlags(), mirrorFlags(), networkFlags(), outputFlags()),
+				Action:    r.action(r.cmdMirror),
+			}),
+			cmd(&cli.Command{
 				Name:   "version",
 				Usage:  "print the version",
 				Flags:  outputFlags(),
@@ -239,8 +264,14 @@ func commandFirst(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
+	// The flags of every command: a command's own flag (mirror's --to)
+	// may come before the command too.
 	takesValue := map[string]bool{}
-	for _, f := range app.Flags {
+	flags := slices.Clone(app.Flags)
+	for _, c := range app.Commands {
+		flags = append(flags, c.Flags...)
+	}
+	for _, f := range flags {
 		if _, isBool := f.(*cli.BoolFlag); isBool {
 			continue
 		}

@@ -22,8 +22,14 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	if c.Args().Present() {
 		return usagef("unexpected argument %q", c.Args().First())
 	}
+	if c.Duration("random-delay") < 0 {
+		return usagef("--random-delay must not be negative")
+	}
 	b, err := r.chooseSource(c, o)
 	if err != nil {
+		return err
+	}
+	if err := randomDelay(c.Context, c.Duration("random-delay"), o.log); err != nil {
 		return err
 	}
 	storage := c.String("storage")

@@ -5,7 +5,6 @@ package importer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,11 +14,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/internal/summary"
+	"maas-import-boot-images/metadata"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -67,47 +67,13 @@ type Result struct {
 }
 
 // Seconds is a duration written as fractional seconds in JSON.
-type Seconds time.Duration
-
-// Seconds returns the duration in seconds.
-func (s Seconds) Seconds() float64 { return time.Duration(s).Seconds() }
-
-// MarshalJSON writes the duration in seconds.
-func (s Seconds) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%.3f", time.Duration(s).Seconds())), nil
-}
-
-// UnmarshalJSON reads fractional seconds.
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*s = Seconds(f * float64(time.Second))
-	return nil
-}
+type Seconds = summary.Seconds
 
 // Counts counts distinct files (by sha256) or their bytes.
-type Counts struct {
-	Total      int64 `json:"total"`
-	Downloaded int64 `json:"downloaded"`
-	Reused     int64 `json:"reused"`
-}
+type Counts = summary.Counts
 
 // ImageInfo describes one image of a run.
-type ImageInfo struct {
-	OS          string `json:"os"`
-	Arch        string `json:"arch"`
-	Subarch     string `json:"subarch"`
-	Release     string `json:"release"`
-	Label       string `json:"label"`
-	ContentID   string `json:"content_id"`
-	ProductName string `json:"product_name"`
-	VersionName string `json:"version_name"`
-	// Bootloader is true for a bootloader product (then Release is its
-	// bootloader-type, as in maas.meta).
-	Bootloader bool `json:"-"`
-}
+type ImageInfo = summary.Image
 
 // defaults fills in the importer's own defaults; the HTTP ones are the
 // fetch package's.
@@ -123,9 +89,6 @@ func newClient(opts Options) *fetch.Client {
 	return fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
 		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log})
 }
-
-// statfs is unix.Statfs; tests replace it to simulate a full disk.
-var statfs = unix.Statfs
 
 // Resolve returns the boot sources of a run. Run calls it once, after it
 // holds the storage lock, so that a backend that asks another machine (the
@@ -159,16 +122,24 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	f := newClient(opts)
-	images, bls, locs, err := loadImages(ctx, f, sources, opts)
+	streams, err := metadata.ReadAll(ctx, f, sources, metadata.Options{InsecureSkipVerify: opts.InsecureSkipVerify, Log: opts.Log})
 	if err != nil {
 		return nil, err
+	}
+	images, bls, err := metadata.Select(streams, opts.NoBootloaders, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	locs := make([]simplestreams.Location, len(streams))
+	for i, s := range streams {
+		locs[i] = s.Location
 	}
 	all := append(append([]simplestreams.BootImage(nil), images...), bls...)
 	files, err := planFiles(all, locs)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Storage: opts.Storage, Images: imageInfos(all)}
+	res := &Result{Storage: opts.Storage, Images: summary.Images(all)}
 	missing := st.missing(files, res)
 	done := func(status string) (*Result, error) {
 		res.Status = status
@@ -282,15 +253,6 @@ func logWarnings(log *slog.Logger, t *tree) {
 	for _, w := range t.warnings {
 		log.Warn(w)
 	}
-}
-
-func imageInfos(images []simplestreams.BootImage) []ImageInfo {
-	out := make([]ImageInfo, 0, len(images))
-	for _, im := range images {
-		out = append(out, ImageInfo{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release, Label: im.Label,
-			ContentID: im.ContentID, ProductName: im.ProductName, VersionName: im.VersionName, Bootloader: im.Bootloader != ""})
-	}
-	return out
 }
 
 // planFiles turns images into distinct files by sha256. Two items with the

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
 )
@@ -409,12 +410,10 @@ func TestLock(t *testing.T) {
 func TestNoSpace(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	old := statfs
-	statfs = func(path string, st *unix.Statfs_t) error {
+	defer disk.SetStatfsForTest(func(path string, st *unix.Statfs_t) error {
 		st.Bsize, st.Bavail = 4096, 10
 		return nil
-	}
-	defer func() { statfs = old }()
+	})()
 	_, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage))
 	var se *SpaceError
 	if !errors.As(err, &se) || !errors.Is(err, ErrStorage) || se.Free != 40960 || se.Need <= se.Free {

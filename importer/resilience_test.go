@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
@@ -259,9 +260,7 @@ func TestRealENOSPC(t *testing.T) {
 	mustRun(t, small, testOptions(storage))
 	before := treeState(t, storage)
 	// Lie about the free space so that the downloads start and hit ENOSPC.
-	old := statfs
-	statfs = func(path string, st *unix.Statfs_t) error { st.Bsize, st.Bavail = 4096, 1<<30; return nil }
-	defer func() { statfs = old }()
+	defer disk.SetStatfsForTest(func(path string, st *unix.Statfs_t) error { st.Bsize, st.Bavail = 4096, 1<<30; return nil })()
 	big := streamtest.MAAS(streamtest.Options{Releases: []string{"jammy", "noble"}, Signed: true, KernelSize: 300_000, InitrdSize: 600_000, SquashfsSize: 900_000})
 	m.write(big)
 	_, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage))
