@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,8 +30,7 @@ func mirrorUpstream(t *testing.T) string {
 		Arches: []string{"amd64", "arm64"}, Lowlatency: true, Signed: true, Bootloaders: true})); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
+	srv := streamtest.NewServer(t, dir)
 	return sourcesFile(t, "- url: "+srv.URL+"/\n  keyring_data: "+b64(streamtest.Keyring(streamtest.Key()))+"\n  selections: [{release: '*'}]\n")
 }
 
@@ -41,8 +38,7 @@ func mirrorUpstream(t *testing.T) string {
 // sources file pointing at url+suffix with the given keyring file.
 func serveDir(t *testing.T, dir, suffix, keyring string) string {
 	t.Helper()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
+	srv := streamtest.NewServer(t, dir)
 	content := "- url: " + srv.URL + "/" + suffix + "\n  selections: [{release: '*'}]\n"
 	if keyring != "" {
 		content = "- url: " + srv.URL + "/" + suffix + "\n  keyring: " + keyring + "\n  selections: [{release: '*'}]\n"

@@ -80,18 +80,25 @@ func TestKill(t *testing.T) {
 		got := checkMirror(t, dir, trial, delay)
 		want := fmt.Sprintf("2025%04d", 101+trial)
 		switch {
-		case got == "":
+		case got == nil:
 			if trial > 1 {
 				t.Fatalf("trial %d (killed after %v): the published mirror vanished", trial, delay)
 			}
 			before++
-		case got != want && got != prev:
-			t.Fatalf("trial %d (killed after %v): the mirror holds version %s, want %s or %s", trial, delay, got, prev, want)
+		default:
+			// Each products file is the old one or the new one: a kill
+			// between the two may leave the images new and the
+			// bootloaders old, each whole.
+			for file, v := range got {
+				if v != want && v != prev {
+					t.Fatalf("trial %d (killed after %v): %s holds version %s, want %s or %s", trial, delay, file, v, prev, want)
+				}
+			}
 		}
 		// The next run succeeds and publishes the new version.
 		mirrorOK(t, source(up.URL), testOptions(dir))
-		if got := checkMirror(t, dir, trial, delay); got != want {
-			t.Fatalf("trial %d: after the recovery run the mirror holds %q, want %s", trial, got, want)
+		if got := checkMirror(t, dir, trial, delay); got["images"] != want || got["bootloaders"] != want {
+			t.Fatalf("trial %d: after the recovery run the mirror holds %v, want %s", trial, got, want)
 		}
 		prev = want
 	}
@@ -101,12 +108,13 @@ func TestKill(t *testing.T) {
 // checkMirror reads the published mirror as a cluster selecting
 // everything would, from the directory itself, verifying signatures, and
 // checks that every file the selection needs is there with its size and
-// sha256. It returns the one version the images come from, or "" when
-// nothing is published yet.
-func checkMirror(t *testing.T, dir string, trial int, delay time.Duration) string {
+// sha256. It returns the one version the images come from and the one the
+// bootloaders come from (each products file is whole), or nil when nothing
+// is published yet.
+func checkMirror(t *testing.T, dir string, trial int, delay time.Duration) map[string]string {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, "streams/v1/index.sjson")); os.IsNotExist(err) {
-		return ""
+		return nil
 	}
 	src := simplestreams.BootSource{URL: dir, KeyringData: streamtest.Keyring(streamtest.Key()), Selections: []simplestreams.Selection{{}}}
 	s, err := metadata.Read(context.Background(), fetch.New(fetch.Options{}), src, metadata.Options{})
@@ -117,9 +125,13 @@ func checkMirror(t *testing.T, dir string, trial int, delay time.Duration) strin
 	if err != nil {
 		t.Fatalf("trial %d: %v", trial, err)
 	}
-	versions := map[string]bool{}
-	for _, im := range append(images, bls...) {
-		versions[im.VersionName] = true
+	versions := map[string]map[string]bool{"images": {}, "bootloaders": {}}
+	for i, im := range append(images, bls...) {
+		kind := "images"
+		if i >= len(images) {
+			kind = "bootloaders"
+		}
+		versions[kind][im.VersionName] = true
 		for _, f := range im.Items {
 			p := filepath.Join(dir, f.Path)
 			if fi, err := os.Stat(p); err != nil || fi.Size() != f.Size || sha256File(t, p) != f.SHA256 {
@@ -127,11 +139,14 @@ func checkMirror(t *testing.T, dir string, trial int, delay time.Duration) strin
 			}
 		}
 	}
-	if len(versions) != 1 || len(images) != 8 || len(bls) != 2 {
+	if len(versions["images"]) != 1 || len(versions["bootloaders"]) != 1 || len(images) != 8 || len(bls) != 2 {
 		t.Fatalf("trial %d: %d images, %d bootloaders of versions %v", trial, len(images), len(bls), versions)
 	}
-	for v := range versions {
-		return v
+	got := map[string]string{}
+	for kind, vs := range versions {
+		for v := range vs {
+			got[kind] = v
+		}
 	}
-	return ""
+	return got
 }

@@ -7,14 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,61 +19,27 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// server serves a stream directory over HTTP with http.FileServer,
-// switchable between directories, and counts the payload requests and
-// bytes: the small part of a shared test stream server these tests need.
-type server struct {
-	URL   string
-	files atomic.Pointer[http.Handler]
-	bytes atomic.Int64 // payload bytes written
-
-	mu       sync.Mutex
-	payloads []string // payload paths requested
-}
+// server is an upstream stream (streamtest.Server) that also tells the
+// payload requests since the last look.
+type server struct{ *streamtest.Server }
 
 func newServer(t *testing.T, dir string) *server {
-	t.Helper()
-	s := &server{}
-	s.Serve(dir)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/streams/") {
-			s.mu.Lock()
-			s.payloads = append(s.payloads, r.URL.Path)
-			s.mu.Unlock()
-			w = &counting{ResponseWriter: w, n: &s.bytes}
-		}
-		(*s.files.Load()).ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s
-}
-
-// Serve switches the server to dir.
-func (s *server) Serve(dir string) {
-	h := http.FileServer(http.Dir(dir))
-	s.files.Store(&h)
+	return &server{streamtest.NewServer(t, dir)}
 }
 
 // payload returns the payload requests since the last call, and their
 // bytes.
 func (s *server) payload() ([]string, int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.payloads
-	s.payloads = nil
-	return out, s.bytes.Swap(0)
-}
-
-type counting struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (c *counting) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
-	return n, err
+	var paths []string
+	var n int64
+	for _, r := range s.Requests() {
+		if streamtest.IsPayload(r.Path) {
+			paths = append(paths, r.Path)
+			n += r.Bytes
+		}
+	}
+	s.Reset()
+	return paths, n
 }
 
 // spec is a signed MAAS-shaped stream of jammy and noble with the given

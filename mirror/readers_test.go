@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,8 +118,7 @@ func readers(t *testing.T, verbatim bool) {
 	opts := testOptions(dir)
 	opts.Rewrite = !verbatim
 	mirrorOK(t, source(up.URL), opts)
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	defer srv.Close()
+	srv := streamtest.NewServer(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	failures := make(chan string, 100)
 	var wg sync.WaitGroup
@@ -172,16 +170,12 @@ func TestOldIndexFinishes(t *testing.T) {
 	up := newServer(t, upstream(t, versionSpec(0)).Dir)
 	dir := t.TempDir()
 	mirrorOK(t, source(up.URL), testOptions(dir))
-	files := http.FileServer(http.Dir(dir))
 	gate, arrived := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/streams/") {
-			once.Do(func() { close(arrived); <-gate })
-		}
-		files.ServeHTTP(w, r)
+	srv := streamtest.NewServer(t, dir, streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		once.Do(func() { close(arrived); <-gate })
+		next.ServeHTTP(w, r)
 	}))
-	defer srv.Close()
 	done := make(chan error, 1)
 	go func() {
 		_, err := importer.Run(context.Background(), func(context.Context) ([]simplestreams.BootSource, error) { return source(srv.URL), nil },
