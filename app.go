@@ -132,9 +132,9 @@ func concat(groups ...[]cli.Flag) []cli.Flag { return slices.Concat(groups...) }
 func newApp(r *cmdline) *cli.App {
 	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), outputFlags())
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
-	cmd := func(c *cli.Command) *cli.Command {
+	commands := r.commands(importAll)
+	for _, c := range commands {
 		c.OnUsageError = onUsage
-		return c
 	}
 	app := &cli.App{
 		Name:    "maas-import-boot-images",
@@ -156,60 +156,65 @@ else the built-in default is used; stderr says which.`,
 		OnUsageError:    onUsage,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
-		Commands: []*cli.Command{
-			cmd(&cli.Command{
-				Name:   "import",
-				Usage:  "resolve, select, download, publish, clean up (the default)",
-				Flags:  importAll,
-				Action: r.action(r.cmdImport),
-			}),
-			cmd(&cli.Command{
-				Name:      "sources",
-				Usage:     "print the resolved boot sources as a 1.6+ sources list (YAML, or JSON with --output json)",
-				UsageText: "maas-import-boot-images sources [--config FILE | --region-url URL ... | --default] > sources.yaml",
-				Flags:     concat(backendFlags(), networkFlags(), outputFlags()),
-				Action:    r.action(r.cmdSources),
-			}),
-			cmd(&cli.Command{
-				Name:   "list",
-				Usage:  "list the images in current: os, arch, subarch, release, label, version, size",
-				Flags:  concat([]cli.Flag{storageFlag()}, outputFlags()),
-				Action: r.action(r.cmdList),
-			}),
-			cmd(&cli.Command{
-				Name:  "verify",
-				Usage: "re-hash every cache file and check that current links only verified files",
-				Flags: concat([]cli.Flag{storageFlag(),
-					&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
-				}, outputFlags()),
-				Action: r.action(r.cmdVerify),
-			}),
-			cmd(&cli.Command{
-				Name:  "cleanup",
-				Usage: "remove old snapshots and unreferenced cache files",
-				Flags: concat([]cli.Flag{storageFlag(),
-					&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "list what would be removed, remove nothing"},
-					&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
-					&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
-				}, outputFlags()),
-				Action: r.action(r.cmdCleanup),
-			}),
-			cmd(&cli.Command{
-				Name:      "mirror",
-				Usage:     "write a simplestreams mirror of the selected images into DIR, for other clusters (or a MAAS 3.5+ region) to read",
-				UsageText: "maas-import-boot-images mirror --to DIR [--config FILE | --region-url URL ... | --default] [--rewrite [--sign-key FILE]]",
-				Flags:     concat(backendFlags(), mirrorFlags(), networkFlags(), outputFlags()),
-				Action:    r.action(r.cmdMirror),
-			}),
-			cmd(&cli.Command{
-				Name:   "version",
-				Usage:  "print the version",
-				Flags:  outputFlags(),
-				Action: r.action(r.cmdVersion),
-			}),
-		},
+		Commands:        commands,
 	}
 	return withDocs(app)
+}
+
+// commands is the command table; import's flags are importAll.
+func (r *cmdline) commands(importAll []cli.Flag) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:   "import",
+			Usage:  "resolve, select, download, publish, clean up (the default)",
+			Flags:  importAll,
+			Action: r.action(r.cmdImport),
+		},
+		{
+			Name:      "sources",
+			Usage:     "print the resolved boot sources as a 1.6+ sources list (YAML, or JSON with --output json)",
+			UsageText: "maas-import-boot-images sources [--config FILE | --region-url URL ... | --default] > sources.yaml",
+			Flags:     concat(backendFlags(), networkFlags(), outputFlags()),
+			Action:    r.action(r.cmdSources),
+		},
+		{
+			Name:   "list",
+			Usage:  "list the images in current: os, arch, subarch, release, label, version, size",
+			Flags:  concat([]cli.Flag{storageFlag()}, outputFlags()),
+			Action: r.action(r.cmdList),
+		},
+		{
+			Name:  "verify",
+			Usage: "re-hash every cache file and check that current links only verified files",
+			Flags: concat([]cli.Flag{storageFlag(),
+				&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
+			}, outputFlags()),
+			Action: r.action(r.cmdVerify),
+		},
+		{
+			Name:  "cleanup",
+			Usage: "remove old snapshots and unreferenced cache files",
+			Flags: concat([]cli.Flag{storageFlag(),
+				&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "list what would be removed, remove nothing"},
+				&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
+				&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
+			}, outputFlags()),
+			Action: r.action(r.cmdCleanup),
+		},
+		{
+			Name:      "mirror",
+			Usage:     "write a simplestreams mirror of the selected images into DIR, for other clusters (or a MAAS 3.5+ region) to read",
+			UsageText: "maas-import-boot-images mirror --to DIR [--config FILE | --region-url URL ... | --default] [--rewrite [--sign-key FILE]]",
+			Flags:     concat(backendFlags(), mirrorFlags(), networkFlags(), outputFlags()),
+			Action:    r.action(r.cmdMirror),
+		},
+		{
+			Name:   "version",
+			Usage:  "print the version",
+			Flags:  outputFlags(),
+			Action: r.action(r.cmdVersion),
+		},
+	}
 }
 
 // run executes one command line and returns the process's exit code.

@@ -9,13 +9,14 @@ package fetch
 
 import (
 	"log/slog"
-	"maas-import-boot-images/internal/logs"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"maas-import-boot-images/internal/logs"
 )
 
 // Defaults of every HTTP client of the program, the region's and the

@@ -5,15 +5,12 @@ package importer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
@@ -140,7 +137,8 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Storage: opts.Storage, Images: summary.Images(all)}
-	missing := st.missing(files, res)
+	missing, nfiles, nbytes := fetch.Missing(st.cache(), files)
+	res.Files, res.Bytes = nfiles, nbytes
 	done := func(status string) (*Result, error) {
 		res.Status = status
 		res.Duration = Seconds(time.Since(start))
@@ -186,25 +184,6 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	return done(StatusImported)
 }
 
-// missing counts the files of a run into res, and returns those that the
-// cache lacks.
-func (st storage) missing(files []fetch.File, res *Result) []fetch.File {
-	c := st.cache()
-	var missing []fetch.File
-	for _, fl := range files {
-		res.Files.Total++
-		res.Bytes.Total += fl.Size
-		if !c.Has(fl.SHA256, fl.Size) {
-			missing = append(missing, fl)
-			res.Files.Downloaded++
-			res.Bytes.Downloaded += fl.Size
-		}
-	}
-	res.Files.Reused = res.Files.Total - res.Files.Downloaded
-	res.Bytes.Reused = res.Bytes.Total - res.Bytes.Downloaded
-	return missing
-}
-
 // build downloads the missing files into the cache, unpacks the
 // bootloaders, and publishes the snapshot of the images and bootloaders.
 func (st storage) build(ctx context.Context, f *fetch.Client, missing []fetch.File, images, bls []simplestreams.BootImage, meta []byte, opts Options) (string, error) {
@@ -214,7 +193,7 @@ func (st storage) build(ctx context.Context, f *fetch.Client, missing []fetch.Fi
 	if err := st.mkdirs(); err != nil {
 		return "", err
 	}
-	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
+	if err := f.GetAll(ctx, missing, st.cache(), opts.Jobs); err != nil {
 		return "", err
 	}
 	members, _, err := st.bootloaderMembers(ctx, bls, true)
@@ -277,26 +256,4 @@ func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) 
 		}
 	}
 	return files, nil
-}
-
-func downloadAll(ctx context.Context, f *fetch.Client, st storage, missing []fetch.File, opts Options) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Jobs)
-	for _, fl := range missing {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			opts.Log.Debug("downloading", "url", redactString(fl.URL), "size", fl.Size)
-			return f.Get(gctx, fl, st.cache())
-		})
-	}
-	err := g.Wait()
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("import interrupted: %w", ctx.Err())
-	}
-	if err != nil && errors.Is(err, context.Canceled) {
-		return fmt.Errorf("import interrupted: %w", err)
-	}
-	return err
 }

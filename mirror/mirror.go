@@ -8,12 +8,8 @@ package mirror
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/lock"
@@ -135,7 +131,8 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	}
 	d := dir(opts.Dir)
 	res := &Result{Storage: opts.Dir, Index: p.index, Metadata: metadataMode(opts), Images: summary.Images(chosen), Products: p.products}
-	missing := d.missing(p.files, res)
+	missing, nfiles, nbytes := fetch.Missing(d.cache(), p.files)
+	res.Files, res.Bytes = nfiles, nbytes
 	done := func(status string) (*Result, error) {
 		res.Status = status
 		res.Duration = summary.Seconds(time.Since(start))
@@ -171,25 +168,6 @@ func metadataMode(opts Options) string {
 	return MetadataRewritten
 }
 
-// missing counts the files of a run into res, and returns those that the
-// store lacks.
-func (d dir) missing(files []fetch.File, res *Result) []fetch.File {
-	c := d.cache()
-	var out []fetch.File
-	for _, fl := range files {
-		res.Files.Total++
-		res.Bytes.Total += fl.Size
-		if !c.Has(fl.SHA256, fl.Size) {
-			out = append(out, fl)
-			res.Files.Downloaded++
-			res.Bytes.Downloaded += fl.Size
-		}
-	}
-	res.Files.Reused = res.Files.Total - res.Files.Downloaded
-	res.Bytes.Reused = res.Bytes.Total - res.Bytes.Downloaded
-	return out
-}
-
 // download fetches the missing files into the store, opts.Jobs at once,
 // after checking that they fit, and makes their names durable.
 func (d dir) download(ctx context.Context, f *fetch.Client, missing []fetch.File, opts Options) error {
@@ -207,22 +185,7 @@ func (d dir) download(ctx context.Context, f *fetch.Client, missing []fetch.File
 	if err := c.Create(); err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Jobs)
-	for _, fl := range missing {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			opts.Log.Debug("downloading", "url", fetch.Redact(fl.URL), "size", fl.Size)
-			return f.Get(gctx, fl, c)
-		})
-	}
-	err := g.Wait()
-	if err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled)) {
-		return fmt.Errorf("mirror interrupted: %w", context.Canceled)
-	}
-	if err != nil {
+	if err := f.GetAll(ctx, missing, c, opts.Jobs); err != nil {
 		return err
 	}
 	return c.Sync()

@@ -4,9 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"maas-import-boot-images/internal/logs"
 	"slices"
 	"strings"
+
+	"maas-import-boot-images/internal/logs"
 )
 
 // Stream is what one source offers, in source order.

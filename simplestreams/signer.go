@@ -29,15 +29,7 @@ func ParseSigningKey(name string, data []byte) (*Signer, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %s", ErrSigningKey, name, why)
 	}
-	var (
-		el  openpgp.EntityList
-		err error
-	)
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PGP")) {
-		el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	} else {
-		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
-	}
+	el, err := readKeys(data)
 	switch {
 	case err != nil:
 		return fail("not an OpenPGP private key", err)

@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maas-import-boot-images/internal/logs"
-	"maas-import-boot-images/simplestreams"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/simplestreams"
 )
 
 // Choice is what the command line and the environment say about the
