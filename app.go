@@ -91,6 +91,7 @@ func importFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "select and plan, then stop: download nothing, write nothing"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: importer.DefaultJobs, Usage: "download `N` files at once"},
+		&cli.IntFlag{Name: "segments", Category: catImport, Value: fetch.DefaultSegments, Usage: "fetch each file over 64 MiB as `K` ranges at once (1: one stream); at most jobs × K connections"},
 		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"},
 		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another import on this storage to finish instead of failing"},
 		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "import no bootloaders (pxelinux, grub …) from the streams"},

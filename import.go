@@ -16,6 +16,9 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	if c.Int("jobs") < 1 {
 		return usagef("--jobs must be at least 1")
 	}
+	if c.Int("segments") < 1 {
+		return usagef("--segments must be at least 1")
+	}
 	if c.Int("keep") < 0 {
 		return usagef("--keep must not be negative")
 	}
@@ -33,6 +36,7 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	opts := importer.Options{
 		Storage:            storage,
 		Jobs:               c.Int("jobs"),
+		Segments:           c.Int("segments"),
 		Keep:               c.Int("keep"),
 		DryRun:             c.Bool("dry-run"),
 		Wait:               c.Bool("wait"),
