@@ -51,7 +51,8 @@ type Options struct {
 	Jobs int
 	// Segments is how many ranges of one file larger than
 	// SegmentThreshold are fetched at once; 1 → one stream per file, as
-	// for smaller files; 0 → DefaultSegments.
+	// for smaller files (a download begun in segments still resumes in
+	// them, one at a time); 0 → DefaultSegments.
 	Segments int
 	// SegmentThreshold is the size above which a file is fetched in
 	// segments; 0 → DefaultSegmentThreshold.
