@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -482,4 +484,35 @@ func sha256File(t *testing.T, p string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// TestSegmentStateSymlink: a symlink planted as the state file is neither
+// read nor written through: the download starts afresh and the link's
+// target stays as it was.
+func TestSegmentStateSymlink(t *testing.T) {
+	const size = 1 << 20
+	b, f := segFile(t, size, "")
+	srv := newRangeServer(t, b, 0, nil)
+	f.URL = srv.URL + f.URL
+	d := cache.New(t.TempDir())
+	// The victim is a state that would skip three segments.
+	st := segState{Size: size, Segments: plan(size, 0, 4)}
+	for i := range 3 {
+		st.Segments[i].Done = st.Segments[i].To - st.Segments[i].From
+	}
+	js, _ := json.Marshal(st)
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, js, 0o644)
+	os.Symlink(victim, d.PartState(f.SHA256))
+	os.WriteFile(d.Path(f.SHA256+".part"), make([]byte, size), 0o644)
+	if err := segClient(4).Get(t.Context(), f, d); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, d, f)
+	if got, want := srv.ranges(), rangesOf(size, 4); !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	if got, _ := os.ReadFile(victim); !bytes.Equal(got, js) {
+		t.Errorf("the link's target was changed: %s", got)
+	}
 }
