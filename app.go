@@ -92,6 +92,7 @@ func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "select and plan, then stop: download nothing, write nothing"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: importer.DefaultJobs, Usage: "download `N` files at once"},
+		&cli.IntFlag{Name: "segments", Category: catImport, Value: fetch.DefaultSegments, Usage: "fetch each file over 64 MiB as `K` ranges at once (1: one stream); at most jobs × K connections"},
 		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another run on this directory to finish instead of failing"},
 		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "take no bootloaders (pxelinux, grub …) from the streams"},
 		&cli.DurationFlag{Name: "random-delay", Category: catImport, Usage: "first sleep a random time below `DURATION`, so that timers across a fleet do not start together"},

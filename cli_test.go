@@ -240,6 +240,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"unknown flag", []string{"import", "--bogus"}, 2, "bogus", "--help"},
 		{"bad flag value", []string{"--jobs", "x", "import"}, 2, "invalid value \"x\" for flag -jobs", ""},
+		{"no segments", []string{"--config", good, "--segments", "0", "--storage", empty}, 2, "--segments must be at least 1", "--help"},
 		{"two backends", []string{"--config", good, "--default", "--storage", empty}, 2, "--config and --default", ""},
 		{"release with config", []string{"--config", good, "--release", "noble", "--storage", empty}, 2, "--release", ""},
 		{"bad output", []string{"import", "--output", "xml"}, 2, "--output must be text or json", ""},

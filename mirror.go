@@ -54,6 +54,7 @@ func mirrorOptions(c *cli.Context) (mirror.Options, error) {
 		MaxVersions:        c.Int("max-versions"),
 		Rewrite:            c.Bool("rewrite"),
 		Jobs:               c.Int("jobs"),
+		Segments:           c.Int("segments"),
 		DryRun:             c.Bool("dry-run"),
 		Wait:               c.Bool("wait"),
 		Timeout:            c.Duration("timeout"),
@@ -62,17 +63,14 @@ func mirrorOptions(c *cli.Context) (mirror.Options, error) {
 		NoBootloaders:      c.Bool("no-bootloaders"),
 		UserAgent:          userAgent(),
 	}
+	if err := checkRunFlags(c); err != nil {
+		return opts, err
+	}
 	switch {
-	case c.Args().Present():
-		return opts, usagef("unexpected argument %q", c.Args().First())
 	case opts.Dir == "":
 		return opts, usagef("mirror needs --to DIR, the directory to write the mirror into")
-	case opts.Jobs < 1:
-		return opts, usagef("--jobs must be at least 1")
 	case opts.MaxVersions < 1:
 		return opts, usagef("--max-versions must be at least 1")
-	case c.Duration("random-delay") < 0:
-		return opts, usagef("--random-delay must not be negative")
 	case c.IsSet("sign-key") && !opts.Rewrite:
 		return opts, usagef("--sign-key signs rewritten metadata: give --rewrite too (verbatim metadata keeps upstream's signatures)")
 	}

@@ -49,6 +49,21 @@ func BenchmarkDownload(b *testing.B) {
 	}
 }
 
+// BenchmarkDownloadSegments is BenchmarkDownload in 4 segments. On
+// loopback one connection is not capped, so this shows what segments
+// cost where they cannot help: the re-read of the finished file, and
+// four writers instead of one.
+func BenchmarkDownloadSegments(b *testing.B) {
+	_, f := benchServer(b)
+	c := fetch.New(fetch.Options{Timeout: 10e9, Jobs: 1, Segments: 4, UserAgent: "bench"})
+	b.SetBytes(benchFileSize)
+	for b.Loop() {
+		if err := c.Get(context.Background(), f, cache.New(b.TempDir())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDownloadBaseline(b *testing.B) {
 	u, f := benchServer(b)
 	b.SetBytes(benchFileSize)

@@ -121,8 +121,9 @@ func treeState(t *testing.T, storage string) string {
 		rel, _ := filepath.Rel(storage, p)
 		if strings.HasPrefix(rel, "cache"+string(filepath.Separator)) {
 			// A failed run may leave verified downloads and .part files
-			// for the next run to reuse; nothing else.
-			name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(rel), ".part"), ".members")
+			// (with their segment states) for the next run to reuse;
+			// nothing else.
+			name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(rel), ".segs"), ".part"), ".members")
 			if len(name) != 64 {
 				b.WriteString("stray " + rel + "\n")
 			}

@@ -24,6 +24,8 @@ import (
 type Options struct {
 	Storage            string        // the boot-resources directory
 	Jobs               int           // downloads at once; 0 → 4
+	Segments           int           // ranges of one large file fetched at once; 0 → fetch.DefaultSegments, 1 → one stream
+	SegmentThreshold   int64         // files larger than this are fetched in segments; 0 → fetch.DefaultSegmentThreshold
 	Keep               int           // old snapshots kept besides current
 	DryRun             bool          // select and plan; write nothing at all (no lock either)
 	Wait               bool          // wait for the lock instead of ErrLocked
@@ -84,7 +86,7 @@ func (o *Options) defaults() {
 // newClient is the HTTP client of a run.
 func newClient(opts Options) *fetch.Client {
 	return fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
-		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log})
+		Jobs: opts.Jobs, Segments: opts.Segments, SegmentThreshold: opts.SegmentThreshold, Progress: opts.Progress, Log: opts.Log})
 }
 
 // Resolve returns the boot sources of a run. Run calls it once, after it

@@ -31,6 +31,7 @@ type Options struct {
 	// beside .json) and publishes its public key as KeyringFile.
 	Signer             *simplestreams.Signer
 	Jobs               int           // downloads at once; 0 → 4
+	Segments           int           // ranges of one large file fetched at once; 0 → fetch.DefaultSegments, 1 → one stream
 	DryRun             bool          // select and plan; write nothing at all (no lock either)
 	Wait               bool          // wait for the lock instead of lock.ErrLocked
 	Timeout            time.Duration // HTTP header timeout and body stall timeout; 0 → fetch.DefaultTimeout
@@ -115,7 +116,7 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	f := fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
-		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log})
+		Jobs: opts.Jobs, Segments: opts.Segments, Progress: opts.Progress, Log: opts.Log})
 	streams, err := metadata.ReadAll(ctx, f, sources, metadata.Options{InsecureSkipVerify: opts.InsecureSkipVerify, KeepRaw: !opts.Rewrite, Log: opts.Log})
 	if err != nil {
 		return nil, err

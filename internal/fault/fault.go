@@ -22,12 +22,14 @@ const (
 	Symlink                        // creating the new current symlink
 	Switch                         // renaming the new symlink over current
 	Remove                         // removing an old snapshot
+	PartState                      // writing the state file of a segmented download beside its .part
 )
 
 var names = map[Step]string{
 	CreatePart: "create-part", Write: "write", SyncFile: "sync-file", Rename: "rename",
 	SyncDir: "sync-dir", Mkdir: "mkdir", Link: "link", WriteMeta: "write-meta", Put: "put",
 	RenameSnapshot: "rename-snapshot", Symlink: "symlink", Switch: "switch", Remove: "remove",
+	PartState: "part-state",
 }
 
 func (s Step) String() string {
