@@ -11,7 +11,7 @@ import (
 
 // Hook sees a request before the files do. It answers the request itself,
 // or passes it on with next.ServeHTTP, perhaps with a changed request or a
-// wrapped writer (as CutAfter, Stall and Drip do). Hooks run concurrently, one
+// wrapped writer (as CutAfter, Corrupt, Stall, Drip and Rate do). Hooks run concurrently, one
 // per request.
 type Hook func(w http.ResponseWriter, r *http.Request, next http.Handler)
 
@@ -48,6 +48,12 @@ func Payloads(h Hook) Hook {
 // Suffix applies h to requests whose path ends in suffix.
 func Suffix(suffix string, h Hook) Hook {
 	return when(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, suffix) }, h)
+}
+
+// Ranged applies h to requests whose Range header is header, "" for
+// those without one: to one segment of a file fetched in ranges.
+func Ranged(header string, h Hook) Hook {
+	return when(func(r *http.Request) bool { return r.Header.Get("Range") == header }, h)
 }
 
 // Once applies h to the first request for each path only.
@@ -120,6 +126,25 @@ func Garbage(n int64) Hook {
 	}
 }
 
+// Corrupt serves the answer the files give, its status and headers as
+// they are, with every body byte changed: a body of the right length, or
+// the right range, that arrives whole and wrong.
+func Corrupt(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	next.ServeHTTP(&corruptWriter{w}, r)
+}
+
+type corruptWriter struct{ http.ResponseWriter }
+
+func (c *corruptWriter) Write(p []byte) (int, error) {
+	q := make([]byte, len(p))
+	for i, b := range p {
+		q[i] = ^b
+	}
+	return c.ResponseWriter.Write(q)
+}
+
+func (c *corruptWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
 // CutAfter serves the file's headers (its full Content-Length, or a 206
 // for a Range) and its first n body bytes, then breaks the connection.
 // With n = 0 the client gets no answer at all: the headers are never
@@ -168,6 +193,8 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	panic(http.ErrAbortHandler)
 }
 
+func (c *cutWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
 // Stall serves the file's headers and its first n body bytes, then sends
 // nothing more until the client goes away.
 func Stall(n int64) Hook {
@@ -195,6 +222,31 @@ func Drip(size int, every time.Duration) Hook {
 		}
 		return w.Write(p[:min(len(p), size)])
 	})
+}
+
+// Rate serves the body at bytesPerSecond, each piece flushed, until it is
+// whole or the client goes away. The pieces are of 16 KiB, or a
+// hundredth of a second's worth when that is less, and keep to a
+// schedule from the first byte: a piece sent late is caught up on.
+func Rate(bytesPerSecond int64) Hook {
+	piece := int(min(16<<10, max(1, bytesPerSecond/100)))
+	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		var start time.Time
+		trickle(func(w http.ResponseWriter, r *http.Request, p []byte, sent int64) (int, error) {
+			if start.IsZero() {
+				start = time.Now()
+			}
+			due := start.Add(time.Duration(float64(sent) / float64(bytesPerSecond) * float64(time.Second)))
+			if wait := time.Until(due); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-r.Context().Done():
+					return 0, r.Context().Err()
+				}
+			}
+			return w.Write(p[:min(len(p), piece)])
+		})(w, r, next)
+	}
 }
 
 // trickle passes the request on with a writer that hands the body to
@@ -232,3 +284,5 @@ func (t *trickleWriter) Write(p []byte) (int, error) {
 	}
 	return total, nil
 }
+
+func (t *trickleWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -15,15 +15,18 @@ import (
 // Server serves a stream directory over HTTP with http.FileServer (so
 // Range requests get 206 answers), records every request and the body
 // bytes written for it, and passes each request through a Hook first when
-// one is set. It is safe for concurrent use.
+// one is set. It counts the requests under way and the connections open,
+// and keeps the most of each seen at once. It is safe for concurrent use.
 type Server struct {
 	URL string // the server's base URL, without a trailing slash
 
 	files atomic.Pointer[tree]
 	hook  atomic.Pointer[Hook]
 
-	mu       sync.Mutex
-	requests []*Request
+	mu                 sync.Mutex
+	requests           []*Request
+	active, peakActive int // requests under way
+	conns, peakConns   int // connections open
 }
 
 // tree is a directory and its file server, swapped as one.
@@ -51,6 +54,7 @@ func NewServer(t testing.TB, dir string, hooks ...Hook) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv.Config.ConnState = s.connState
 	srv.Start()
 	s.URL = srv.URL
 	t.Cleanup(func() {
@@ -92,11 +96,56 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
-// Reset forgets the requests seen so far.
+// Reset forgets the requests seen so far, and starts the peaks again
+// from what is under way and open now.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.requests = nil
+	s.peakActive, s.peakConns = s.active, s.conns
 	s.mu.Unlock()
+}
+
+// Active returns how many requests are under way: their hooks and the
+// file server have not returned yet.
+func (s *Server) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
+// PeakActive returns the most requests that were under way at once since
+// the start or the last Reset.
+func (s *Server) PeakActive() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakActive
+}
+
+// Conns returns how many connections are open, idle ones included.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// PeakConns returns the most connections that were open at once since
+// the start or the last Reset, idle ones included.
+func (s *Server) PeakConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakConns
+}
+
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		s.conns++
+		s.peakConns = max(s.peakConns, s.conns)
+	case http.StateClosed, http.StateHijacked:
+		s.conns--
+	}
 }
 
 // IsPayload reports whether a URL path names a payload file rather than
@@ -107,7 +156,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	req := &Request{Path: r.URL.Path, Range: r.Header.Get("Range")}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
+	s.active++
+	s.peakActive = max(s.peakActive, s.active)
 	s.mu.Unlock()
+	defer func() { // also when a hook aborts the answer with a panic
+		s.mu.Lock()
+		s.active--
+		s.mu.Unlock()
+	}()
 	cw := &countingWriter{ResponseWriter: w, s: s, req: req}
 	files := s.files.Load().files
 	if h := s.hook.Load(); h != nil {

@@ -139,6 +139,16 @@ func TestHooks(t *testing.T) {
 			}
 		}},
 		{"chain: in order", streamtest.Chain(streamtest.IgnoreRange, streamtest.CutAfter(10)), sq, "bytes=5000-", wantCut(0, 10)},
+		{"ranged: the range named", streamtest.Ranged("bytes=5000-", streamtest.Status(500)), sq, "bytes=5000-", func(t *testing.T, a answer, b []byte) {
+			if a.status != 500 {
+				t.Errorf("got %d, want 500", a.status)
+			}
+		}},
+		{"ranged: another range passes", streamtest.Ranged("bytes=0-9", streamtest.Status(500)), sq, "", wantWhole(200)},
+		{"rate", streamtest.Rate(10 << 20), sq, "", wantWhole(200)},
+		{"corrupt", streamtest.Corrupt, sq, "", wantCorrupt(0)},
+		{"corrupt a range", streamtest.Corrupt, sq, "bytes=5000-", wantCorrupt(5000)},
+		{"chain: corrupt, then at a rate", streamtest.Chain(streamtest.Corrupt, streamtest.Rate(10<<20)), sq, "", wantCorrupt(0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +174,26 @@ func wantWhole(status int) func(t *testing.T, a answer, b []byte) {
 		t.Helper()
 		if a.err != nil || a.status != status || !bytes.Equal(a.body, b) {
 			t.Errorf("got %d with %d bytes (%v), want %d and the whole file", a.status, len(a.body), a.err, status)
+		}
+	}
+}
+
+// wantCorrupt: the answer to a request from offset from (0: without
+// Range), its length right and every byte of it wrong.
+func wantCorrupt(from int) func(t *testing.T, a answer, b []byte) {
+	return func(t *testing.T, a answer, b []byte) {
+		t.Helper()
+		want := 200
+		if from > 0 {
+			want = 206
+		}
+		if a.err != nil || a.status != want || len(a.body) != len(b)-from {
+			t.Fatalf("got %d with %d bytes (%v), want %d with %d", a.status, len(a.body), a.err, want, len(b)-from)
+		}
+		for i, c := range a.body {
+			if c == b[from+i] {
+				t.Fatalf("byte %d is right", from+i)
+			}
 		}
 	}
 }
@@ -221,6 +251,7 @@ func TestStallAndDrip(t *testing.T) {
 	}{
 		{"stall", streamtest.Stall(10), 10},
 		{"drip", streamtest.Drip(100, time.Hour), 100},
+		{"rate", streamtest.Rate(100), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ended := make(chan struct{})
@@ -269,4 +300,69 @@ func TestStallAndDrip(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	})
+}
+
+// TestRate: a body at a rate takes at least as long as the rate says,
+// and arrives whole.
+func TestRate(t *testing.T) {
+	const rate = 400_000
+	s, _, b := serveTree(t, streamtest.Rate(rate))
+	start := time.Now()
+	a := get(t, t.Context(), s.URL+"/noble/amd64/20250709/squashfs", "")
+	took := time.Since(start)
+	wantWhole(200)(t, a, b)
+	// The last piece (a hundredth of a second's worth) is due then.
+	if least := time.Duration(len(b)-rate/100) * time.Second / rate; took < least {
+		t.Errorf("%d bytes at %d a second took %v, want at least %v", len(b), rate, took, least)
+	}
+}
+
+// TestServerPeaks: the requests under way and the connections open are
+// counted, the most at once kept until Reset, which starts them again
+// from what is open.
+func TestServerPeaks(t *testing.T) {
+	const n = 3
+	s, _, _ := serveTree(t, streamtest.Stall(10))
+	ctx, cancel := context.WithCancel(t.Context())
+	client := &http.Client{Transport: &http.Transport{}}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/noble/amd64/20250709/squashfs", nil)
+			if resp, err := client.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	waitFor(t, func() bool { return s.Active() == n })
+	if s.Conns() != n || s.PeakActive() != n || s.PeakConns() != n {
+		t.Errorf("peaks: %d requests, %d connections, want %d of each", s.PeakActive(), s.PeakConns(), n)
+	}
+	cancel()
+	wg.Wait()
+	waitFor(t, func() bool { return s.Active() == 0 && s.Conns() == 0 })
+	s.SetHook()
+	for range 2 { // one after the other, on one connection
+		if a := get(t, t.Context(), s.URL+"/"+"streams/v1/index.sjson", ""); a.status != 200 {
+			t.Fatalf("got %d", a.status)
+		}
+	}
+	if s.PeakActive() != n || s.PeakConns() != n {
+		t.Errorf("after: peaks %d and %d, want %d still", s.PeakActive(), s.PeakConns(), n)
+	}
+	s.Reset()
+	if s.PeakActive() != 0 || s.PeakConns() != 1 || s.Conns() != 1 {
+		t.Errorf("after Reset: peaks %d and %d, %d connections open, want 0 requests and the one connection kept open", s.PeakActive(), s.PeakConns(), s.Conns())
+	}
+}
+
+// waitFor waits up to 10 s for cond.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("waited 10 s in vain")
+		}
+	}
 }
