@@ -17,6 +17,7 @@ import (
 
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/simplestreams/streamtest"
 )
 
 // crashClient is the client of TestSegmentCrash and its child: four
@@ -52,7 +53,7 @@ func TestSegmentCrash(t *testing.T) {
 	}
 	const trials, size = 20, 4 << 20
 	b, f := segFile(t, size, "")
-	srv := newRangeServer(t, b, 4<<20, nil) // a segment takes 250 ms
+	srv := segServer(t, b, streamtest.Rate(4<<20)) // a segment takes 250 ms
 	f.URL = srv.URL + f.URL
 	d := cache.New(t.TempDir())
 	child := func() *exec.Cmd {
@@ -74,25 +75,25 @@ func TestSegmentCrash(t *testing.T) {
 	}
 	window := time.Since(start) * 5 / 4
 	os.Remove(d.Path(f.SHA256))
-	srv.idle(t)
-	mark := len(srv.log())
+	idle(t, srv)
+	mark := len(srv.Requests())
 
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
 	var midway, doubled, maxDoubled int64
 	for trial := range trials {
 		cmd := child()
-		before := srv.requests()
+		before := len(srv.Requests())
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		// Killed at a random moment of the download, or a little after.
-		srv.waitRequests(t, before+1)
+		waitRequests(t, srv, before+1)
 		delay := time.Duration(r.Int64N(int64(window)))
 		time.Sleep(delay)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		srv.idle(t)
-		killed := srv.log()[mark:]
+		idle(t, srv)
+		killed := srv.Requests()[mark:]
 		var segs []segment // what the next run is to ask for
 		if !d.Has(f.SHA256, size) {
 			var recorded bool
@@ -105,11 +106,11 @@ func TestSegmentCrash(t *testing.T) {
 		}
 		removeTemporaries(t, d) // what a killed write of the state leaves, which the importer removes
 		checkStored(t, d, f)
-		srv.idle(t)
-		all := srv.log()
+		idle(t, srv)
+		all := srv.Requests()
 		next := all[mark+len(killed):]
 		mark = len(all)
-		if got, want := rangesOfAnswers(next), lacking(segs); !slices.Equal(got, want) {
+		if got, want := rangesAsked(next), lacking(segs); !slices.Equal(got, want) {
 			t.Fatalf("trial %d (killed after %v): the next run asked for %q, want %q (what the record says each segment lacks)", trial, delay, got, want)
 		}
 		twice := overlap(killed, next)
@@ -159,38 +160,34 @@ func lacking(segs []segment) []string {
 	return r
 }
 
-func rangesOfAnswers(as []answer) []string {
-	var r []string
-	for _, a := range as {
-		r = append(r, a.Range)
-	}
-	slices.Sort(r)
-	return r
-}
-
-// overlap counts the bytes that answers of both lists sent.
-func overlap(a, b []answer) int64 {
+// overlap counts the bytes of the file that requests of both lists got.
+// Each asked for a range ("bytes=from-" or "bytes=from-to") and got
+// bytes from its start: the server here answers every range.
+func overlap(a, b []streamtest.Request) int64 {
 	var n int64
 	for _, x := range a {
 		for _, y := range b {
-			lo, hi := max(x.From, y.From), min(x.From+x.N, y.From+y.N)
+			xf, yf := rangeStart(x.Range), rangeStart(y.Range)
+			lo, hi := max(xf, yf), min(xf+x.Bytes, yf+y.Bytes)
 			n += max(hi-lo, 0)
 		}
 	}
 	return n
 }
 
-func (s *rangeServer) requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reqs
+// rangeStart is the first byte a Range header asks for.
+func rangeStart(h string) int64 {
+	spec, _ := strings.CutPrefix(h, "bytes=")
+	from, _, _ := strings.Cut(spec, "-")
+	n, _ := strconv.ParseInt(from, 10, 64)
+	return n
 }
 
 // waitRequests waits until the server has had n requests.
-func (s *rangeServer) waitRequests(t *testing.T, n int) {
+func waitRequests(t *testing.T, srv *streamtest.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for s.requests() < n {
+	for len(srv.Requests()) < n {
 		if time.Now().After(deadline) {
 			t.Fatal("no request came")
 		}
@@ -207,14 +204,11 @@ func removeTemporaries(t *testing.T, d *cache.Dir) {
 }
 
 // idle waits until no answer is under way: a killed client's are ended
-// by the server's next write.
-func (s *rangeServer) idle(t *testing.T) {
+// by the server's next write, or when it sees the connection close.
+func idle(t *testing.T, srv *streamtest.Server) {
 	t.Helper()
 	for range 500 {
-		s.mu.Lock()
-		active := s.active
-		s.mu.Unlock()
-		if active == 0 {
+		if srv.Active() == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

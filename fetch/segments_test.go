@@ -8,16 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,151 +20,21 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// answer is one request a rangeServer answered: the Range asked for and
-// the bytes of the file it sent, [From, From+N).
-type answer struct {
-	Range   string
-	From, N int64
-}
-
-// rangeServer serves one file as a web server does, with Range, and
-// records what it sent. It counts the requests and the connections open
-// at once.
-type rangeServer struct {
-	*httptest.Server
-	b    []byte
-	rate int64 // bytes per second per answer; 0: as fast as it goes
-	// fault, when not nil, may change the answer to the n-th request (1 is
-	// the first), for the range [from, to): it returns how many bytes of
-	// it to send before breaking the connection (-1: all of them),
-	// whether to ignore Range and send the whole file, and a function
-	// that corrupts what is sent.
-	fault func(n int, from, to int64) misbehave
-
-	mu                     sync.Mutex
-	answers                []answer
-	active, peak           int
-	conns, peakConns, reqs int
-}
-
-type misbehave struct {
-	cut         int64
-	ignoreRange bool
-	corrupt     bool
-}
-
-// newRangeServer serves b; rate and fault are as in rangeServer.
-func newRangeServer(t testing.TB, b []byte, rate int64, fault func(n int, from, to int64) misbehave) *rangeServer {
-	s := &rangeServer{b: b, rate: rate, fault: fault}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.Server.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch st {
-		case http.StateNew:
-			s.conns++
-			s.peakConns = max(s.peakConns, s.conns)
-		case http.StateClosed, http.StateHijacked:
-			s.conns--
-		}
+// segServer serves b as /squashfs, through hooks when given.
+func segServer(t testing.TB, b []byte, hooks ...streamtest.Hook) *streamtest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "squashfs"), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	s.Start()
-	t.Cleanup(s.Close)
-	return s
+	return streamtest.NewServer(t, dir, hooks...)
 }
 
-func (s *rangeServer) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.reqs++
-	n := s.reqs
-	s.active++
-	s.peak = max(s.peak, s.active)
-	s.mu.Unlock()
-	size := int64(len(s.b))
-	from, to, ranged := parseRange(r.Header.Get("Range"), size)
-	f := misbehave{cut: -1}
-	if s.fault != nil {
-		f = s.fault(n, from, to)
-	}
-	a := answer{Range: r.Header.Get("Range"), From: from}
-	defer func() {
-		s.mu.Lock()
-		s.active--
-		s.answers = append(s.answers, a)
-		s.mu.Unlock()
-	}()
-	switch {
-	case ranged && from >= size:
-		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-		return
-	case !ranged || f.ignoreRange:
-		from, to, a.From = 0, size, 0
-		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		w.WriteHeader(http.StatusOK)
-	default:
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to-1, size))
-		w.Header().Set("Content-Length", strconv.FormatInt(to-from, 10))
-		w.WriteHeader(http.StatusPartialContent)
-	}
-	s.send(w, &a, from, to, f)
-}
-
-// send writes [from, to) of the file in chunks, paced by rate, counting
-// in a.N what the connection took.
-func (s *rangeServer) send(w http.ResponseWriter, a *answer, from, to int64, f misbehave) {
-	const chunk = 16 << 10
-	start := time.Now()
-	for at := from; at < to; {
-		end := min(at+chunk, to)
-		if f.cut >= 0 && end-from >= f.cut {
-			end = from + f.cut
-		}
-		p := s.b[at:end]
-		if f.corrupt {
-			p = []byte(strings.Repeat("x", len(p)))
-		}
-		if _, err := w.Write(p); err != nil {
-			return
-		}
-		w.(http.Flusher).Flush()
-		a.N += end - at
-		at = end
-		if f.cut >= 0 && at-from >= f.cut {
-			panic(http.ErrAbortHandler)
-		}
-		if s.rate > 0 {
-			time.Sleep(time.Until(start.Add(time.Duration(float64(at-from) / float64(s.rate) * float64(time.Second)))))
-		}
-	}
-}
-
-// parseRange reads "bytes=a-b" or "bytes=a-" into [from, to).
-func parseRange(h string, size int64) (from, to int64, ok bool) {
-	spec, ok := strings.CutPrefix(h, "bytes=")
-	if !ok {
-		return 0, size, false
-	}
-	a, b, _ := strings.Cut(spec, "-")
-	from, _ = strconv.ParseInt(a, 10, 64)
-	to = size
-	if b != "" {
-		last, _ := strconv.ParseInt(b, 10, 64)
-		to = min(last+1, size)
-	}
-	return from, to, true
-}
-
-func (s *rangeServer) log() []answer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.answers)
-}
-
-func (s *rangeServer) ranges() []string {
+// rangesAsked are the Range headers of requests, sorted.
+func rangesAsked(requests []streamtest.Request) []string {
 	var r []string
-	for _, a := range s.log() {
-		r = append(r, a.Range)
+	for _, q := range requests {
+		r = append(r, q.Range)
 	}
 	slices.Sort(r)
 	return r
@@ -201,10 +66,10 @@ func rangesOf(size int64, k int) []string {
 	return r
 }
 
-func fetchFile(t *testing.T, k int, size int64, mis func(n int, from, to int64) misbehave) (*rangeServer, *Client, File, *cache.Dir, error) {
+func fetchFile(t *testing.T, k int, size int64, hooks ...streamtest.Hook) (*streamtest.Server, *Client, File, *cache.Dir, error) {
 	t.Helper()
 	b, f := segFile(t, size, "")
-	srv := newRangeServer(t, b, 0, mis)
+	srv := segServer(t, b, hooks...)
 	f.URL = srv.URL + f.URL
 	d := cache.New(t.TempDir())
 	c := segClient(k)
@@ -228,12 +93,12 @@ func checkStored(t *testing.T, d *cache.Dir, f File) {
 // TestSegments: a large file is fetched as k ranges, and nothing else.
 func TestSegments(t *testing.T) {
 	const size = 1<<20 + 7
-	srv, c, f, d, err := fetchFile(t, 4, size, nil)
+	srv, c, f, d, err := fetchFile(t, 4, size)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkStored(t, d, f)
-	if got, want := srv.ranges(), rangesOf(size, 4); !slices.Equal(got, want) {
+	if got, want := rangesAsked(srv.Requests()), rangesOf(size, 4); !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 	if c.Received() != size {
@@ -248,12 +113,12 @@ func TestSegmentsSmallFile(t *testing.T) {
 		k    int
 		size int64
 	}{{4, 64 << 10}, {1, 1 << 20}} {
-		srv, _, f, d, err := fetchFile(t, tt.k, tt.size, nil)
+		srv, _, f, d, err := fetchFile(t, tt.k, tt.size)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkStored(t, d, f)
-		if got := srv.ranges(); !slices.Equal(got, []string{""}) {
+		if got := rangesAsked(srv.Requests()); !slices.Equal(got, []string{""}) {
 			t.Errorf("k=%d, %d bytes: requests %q, want one without Range", tt.k, tt.size, got)
 		}
 	}
@@ -264,20 +129,14 @@ func TestSegmentsSmallFile(t *testing.T) {
 func TestSegmentCutResumesItself(t *testing.T) {
 	const size, cut = 1 << 20, 100_000
 	segs := plan(size, 0, 4)
-	var once atomic.Bool
-	srv, c, f, d, err := fetchFile(t, 4, size, func(_ int, from, _ int64) misbehave {
-		if from == segs[2].From && once.CompareAndSwap(false, true) {
-			return misbehave{cut: cut}
-		}
-		return misbehave{cut: -1}
-	})
+	srv, c, f, d, err := fetchFile(t, 4, size, streamtest.Ranged(rangesOf(size, 4)[2], streamtest.First(1, streamtest.CutAfter(cut))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkStored(t, d, f)
 	want := append(rangesOf(size, 4), fmt.Sprintf("bytes=%d-%d", segs[2].From+cut, segs[2].To-1))
 	slices.Sort(want)
-	if got := srv.ranges(); !slices.Equal(got, want) {
+	if got := rangesAsked(srv.Requests()); !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 	if c.Received() != size {
@@ -291,12 +150,12 @@ func TestSegmentCutResumesItself(t *testing.T) {
 func TestSegmentsFallBack(t *testing.T) {
 	const size = 1 << 20
 	t.Run("ignores Range", func(t *testing.T) {
-		srv, c, f, d, err := fetchFile(t, 4, size, func(int, int64, int64) misbehave { return misbehave{cut: -1, ignoreRange: true} })
+		srv, c, f, d, err := fetchFile(t, 4, size, streamtest.IgnoreRange)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkStored(t, d, f)
-		if got, want := srv.ranges(), []string{"", rangesOf(size, 4)[0]}; !slices.Equal(got, want) {
+		if got, want := rangesAsked(srv.Requests()), []string{"", rangesOf(size, 4)[0]}; !slices.Equal(got, want) {
 			t.Errorf("requests %q, want %q: the probe, then one stream", got, want)
 		}
 		if c.Received() > 2*size {
@@ -304,9 +163,8 @@ func TestSegmentsFallBack(t *testing.T) {
 		}
 	})
 	t.Run("stops answering ranges", func(t *testing.T) {
-		var ignore atomic.Bool
 		b, f := segFile(t, size, "")
-		srv := newRangeServer(t, b, 0, func(int, int64, int64) misbehave { return misbehave{cut: -1, ignoreRange: ignore.Load()} })
+		srv := segServer(t, b)
 		f.URL = srv.URL + f.URL
 		d := cache.New(t.TempDir())
 		// An earlier run left half of two segments.
@@ -317,7 +175,7 @@ func TestSegmentsFallBack(t *testing.T) {
 			copy(part[st.Segments[i].From:], b[st.Segments[i].From:st.Segments[i].From+1000])
 		}
 		writeState(t, d, f, st, part)
-		ignore.Store(true)
+		srv.SetHook(streamtest.IgnoreRange)
 		if err := segClient(4).Get(t.Context(), f, d); err != nil {
 			t.Fatal(err)
 		}
@@ -330,17 +188,14 @@ func TestSegmentsFallBack(t *testing.T) {
 // refused, with nothing left in the cache.
 func TestSegmentWrongBytes(t *testing.T) {
 	const size = 1 << 20
-	segs := plan(size, 0, 4)
-	srv, _, _, d, err := fetchFile(t, 4, size, func(_ int, from, _ int64) misbehave {
-		return misbehave{cut: -1, corrupt: from == segs[3].From}
-	})
+	srv, _, _, d, err := fetchFile(t, 4, size, streamtest.Ranged(rangesOf(size, 4)[3], streamtest.Corrupt))
 	var ce *ChecksumError
 	if !errors.As(err, &ce) || ce.What != "sha256" {
 		t.Fatalf("got %v, want a sha256 *ChecksumError", err)
 	}
 	want := slices.Concat(rangesOf(size, 4), rangesOf(size, 4))
 	slices.Sort(want)
-	if got := srv.ranges(); !slices.Equal(got, want) {
+	if got := rangesAsked(srv.Requests()); !slices.Equal(got, want) {
 		t.Errorf("requests %q, want every segment twice", got)
 	}
 	if names := dirNames(t, d.Root()); len(names) != 0 {
@@ -352,12 +207,13 @@ func TestSegmentWrongBytes(t *testing.T) {
 // mismatch, like one stream's.
 func TestSegmentsShortFile(t *testing.T) {
 	b, f := segFile(t, 1<<20, "")
-	srv := newRangeServer(t, b[:len(b)-300_000], 0, nil)
+	short := len(b) - 300_000
+	srv := segServer(t, b[:short])
 	f.URL = srv.URL + f.URL
 	err := segClient(4).Get(t.Context(), f, cache.New(t.TempDir()))
 	var ce *ChecksumError
-	if !errors.As(err, &ce) || ce.What != "size" || ce.Got != strconv.Itoa(len(srv.b)) {
-		t.Fatalf("got %v, want a size *ChecksumError naming %d", err, len(srv.b))
+	if !errors.As(err, &ce) || ce.What != "size" || ce.Got != strconv.Itoa(short) {
+		t.Fatalf("got %v, want a size *ChecksumError naming %d", err, short)
 	}
 }
 
@@ -393,7 +249,7 @@ func TestSegmentsResume(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, f := segFile(t, size, "")
-			srv := newRangeServer(t, b, 0, nil)
+			srv := segServer(t, b)
 			f.URL = srv.URL + f.URL
 			d := cache.New(t.TempDir())
 			st, part := tt.setup(b)
@@ -407,7 +263,7 @@ func TestSegmentsResume(t *testing.T) {
 			}
 			checkStored(t, d, f)
 			want := slices.Sorted(slices.Values(tt.want))
-			if got := srv.ranges(); !slices.Equal(got, want) {
+			if got := rangesAsked(srv.Requests()); !slices.Equal(got, want) {
 				t.Errorf("requests %q, want %q", got, want)
 			}
 		})
@@ -424,11 +280,12 @@ func rangesFrom(from, size int64, k int) []string {
 }
 
 // TestSegmentsConnections: jobs × segments caps the requests under way
-// and the connections open at once, however many Gets run.
+// and the connections open at once, however many Gets run, and is
+// reached: each of the jobs Gets runs its segments at once.
 func TestSegmentsConnections(t *testing.T) {
 	const jobs, k, files = 2, 3, 4
 	b, f := segFile(t, 1<<20, "")
-	srv := newRangeServer(t, b, 4<<20, nil) // each answer lasts a while
+	srv := segServer(t, b, streamtest.Rate(4<<20)) // each answer lasts a while
 	f.URL = srv.URL + f.URL
 	c := New(Options{Timeout: 5 * time.Second, Jobs: jobs, Segments: k, SegmentThreshold: 64 << 10})
 	var wg sync.WaitGroup
@@ -440,15 +297,14 @@ func TestSegmentsConnections(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	if srv.peak > jobs*k || srv.peakConns > jobs*k {
-		t.Errorf("%d requests and %d connections at once, want at most %d", srv.peak, srv.peakConns, jobs*k)
+	peak, peakConns := srv.PeakActive(), srv.PeakConns()
+	if peak > jobs*k || peakConns > jobs*k {
+		t.Errorf("%d requests and %d connections at once, want at most %d", peak, peakConns, jobs*k)
 	}
-	if srv.peak <= jobs {
-		t.Errorf("at most %d requests at once: the segments did not run in parallel", srv.peak)
+	if peak < jobs*k || peakConns < jobs*k {
+		t.Errorf("at most %d requests and %d connections at once, want %d: the segments of the Gets did not all run at once", peak, peakConns, jobs*k)
 	}
-	t.Logf("at most %d requests and %d connections at once (cap %d)", srv.peak, srv.peakConns, jobs*k)
+	t.Logf("at most %d requests and %d connections at once (cap %d)", peak, peakConns, jobs*k)
 }
 
 // writeState leaves a .part and its state as an earlier run would.
@@ -492,7 +348,7 @@ func sha256File(t *testing.T, p string) string {
 func TestSegmentStateSymlink(t *testing.T) {
 	const size = 1 << 20
 	b, f := segFile(t, size, "")
-	srv := newRangeServer(t, b, 0, nil)
+	srv := segServer(t, b)
 	f.URL = srv.URL + f.URL
 	d := cache.New(t.TempDir())
 	// The victim is a state that would skip three segments.
@@ -509,7 +365,7 @@ func TestSegmentStateSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStored(t, d, f)
-	if got, want := srv.ranges(), rangesOf(size, 4); !slices.Equal(got, want) {
+	if got, want := rangesAsked(srv.Requests()), rangesOf(size, 4); !slices.Equal(got, want) {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 	if got, _ := os.ReadFile(victim); !bytes.Equal(got, js) {

@@ -2,11 +2,9 @@ package importer
 
 import (
 	"errors"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"maas-import-boot-images/simplestreams"
@@ -63,24 +61,20 @@ func TestSegmentWrongBytes(t *testing.T) {
 	before := treeState(t, storage)
 	m.write(segmentSpec("20250101", "20250202"))
 	m.resetRequests()
-	var corrupted atomic.Int32
-	m.setFault(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		// The third of four segments of the squashfs.
-		if !strings.HasSuffix(r.URL.Path, "/squashfs") || r.Header.Get("Range") != "bytes=200000-299999" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		corrupted.Add(1)
-		w.Header().Set("Content-Range", "bytes 200000-299999/400000")
-		w.Header().Set("Content-Length", "100000")
-		w.WriteHeader(http.StatusPartialContent)
-		w.Write(make([]byte, 100_000))
-	})
+	// The third of four segments of the squashfs comes whole and wrong.
+	const third = "bytes=200000-299999"
+	m.setFault(streamtest.Suffix("/squashfs", streamtest.Ranged(third, streamtest.Corrupt)))
 	_, err := run(t, src, segmentOptions(storage))
 	if c := (*ChecksumError)(nil); !errors.As(err, &c) || c.What != "sha256" || !strings.HasSuffix(c.URL, "/squashfs") {
 		t.Fatalf("got %v, want a sha256 mismatch of the squashfs", err)
 	}
-	if n := corrupted.Load(); n != 2 {
+	corrupted := 0
+	for _, r := range m.srv.Requests() {
+		if strings.HasSuffix(r.Path, "/squashfs") && r.Range == third {
+			corrupted++
+		}
+	}
+	if n := corrupted; n != 2 {
 		t.Errorf("the bad segment was fetched %d times, want 2 (the one refetch)", n)
 	}
 	if after := treeState(t, storage); after != before {
