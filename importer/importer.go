@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
@@ -35,8 +36,9 @@ type Options struct {
 	InsecureSkipVerify bool          // read .sjson without checking signatures
 	NoBootloaders      bool          // import no bootloader products
 	UserAgent          string
-	Log                *slog.Logger // nil → discard
-	Progress           Progress     // nil → none
+	Log                *slog.Logger  // nil → discard
+	Progress           Progress      // nil → none
+	Limiter            *rate.Limiter // caps the download rate of the whole run (fetch.NewLimiter); nil → no cap
 }
 
 // DefaultJobs is how many files an import downloads at once by default.
@@ -53,6 +55,7 @@ const (
 	StatusImported  = "imported"
 	StatusUnchanged = "unchanged"
 	StatusDryRun    = "dry-run"
+	StatusFailed    = "failed"
 )
 
 // Result is what a run did, in the shape of SPEC §6's JSON summary.
@@ -64,6 +67,9 @@ type Result struct {
 	Files    Counts      `json:"files"`
 	Bytes    Counts      `json:"bytes"`
 	Duration Seconds     `json:"duration_seconds"`
+	// UpToDate is, for a dry run, whether an import would change nothing:
+	// current serves this selection already, complete.
+	UpToDate bool `json:"-"`
 }
 
 // Seconds is a duration written as fractional seconds in JSON.
@@ -121,7 +127,7 @@ func (o *Options) defaults() {
 // newClient is the HTTP client of a run.
 func newClient(opts Options) *fetch.Client {
 	return fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
-		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log})
+		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log, Limiter: opts.Limiter})
 }
 
 // statfs is unix.Statfs; tests replace it to simulate a full disk.
@@ -139,10 +145,11 @@ type Resolve func(ctx context.Context) ([]simplestreams.BootSource, error)
 // metadata, selects the images, downloads what the
 // cache lacks, publishes a new snapshot and switches current to it, then
 // cleans up. When the selection and current agree, nothing is written but
-// the mtime of current/maas.meta. On any error current is left as it was.
-// Cancelling ctx stops the run promptly with an error wrapping
-// context.Canceled.
-func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
+// the mtime of current/maas.meta. On any error current is left as it was,
+// and the Result, when not nil, has status StatusFailed and says how many
+// bytes the run downloaded before it failed. Cancelling ctx stops the run
+// promptly with an error wrapping context.Canceled.
+func Run(ctx context.Context, resolve Resolve, opts Options) (res *Result, err error) {
 	start := time.Now()
 	opts.defaults()
 	st := storage(opts.Storage)
@@ -159,6 +166,12 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	f := newClient(opts)
+	defer func() {
+		if err != nil {
+			res = &Result{Status: StatusFailed, Storage: opts.Storage, Bytes: Counts{Downloaded: f.Received()},
+				Duration: Seconds(time.Since(start))}
+		}
+	}()
 	images, bls, locs, err := loadImages(ctx, f, sources, opts)
 	if err != nil {
 		return nil, err
@@ -168,43 +181,36 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Storage: opts.Storage, Images: imageInfos(all)}
+	res = &Result{Storage: opts.Storage, Images: imageInfos(all)}
 	missing := st.missing(files, res)
 	done := func(status string) (*Result, error) {
 		res.Status = status
 		res.Duration = Seconds(time.Since(start))
 		return res, nil
 	}
+	meta := encodeMeta(all)
+	snap, t, same, err := st.upToDate(ctx, missing, images, bls, meta)
+	if err != nil {
+		return nil, err
+	}
 	if opts.DryRun {
+		res.UpToDate = same
 		return done(StatusDryRun)
 	}
-	meta := encodeMeta(all)
-	if len(missing) == 0 {
-		members, ok, err := st.bootloaderMembers(ctx, bls, false)
-		if err != nil {
-			return nil, err
+	if same {
+		logWarnings(opts.Log, t)
+		res.Snapshot = snap
+		now := time.Now()
+		metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
+		if err := os.Chtimes(metaFile, now, now); err != nil {
+			return nil, disk.Wrap("touching", metaFile, err)
 		}
-		var t *tree
-		if ok {
-			if t, err = st.snapshotTree(images, bls, members); err != nil {
-				return nil, err
-			}
-		}
-		if snap, same := st.unchanged(t, meta); same {
-			logWarnings(opts.Log, t)
-			res.Snapshot = snap
-			now := time.Now()
-			metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
-			if err := os.Chtimes(metaFile, now, now); err != nil {
-				return nil, disk.Wrap("touching", metaFile, err)
-			}
-			// Nothing else is written, not even by cleanup (SPEC §4):
-			// old snapshots go after the next switch, or by `cleanup`.
-			opts.Log.Info("nothing changed", "current", snap, "images", len(all))
-			return done(StatusUnchanged)
-		}
+		// Nothing else is written, not even by cleanup (SPEC §4):
+		// old snapshots go after the next switch, or by `cleanup`.
+		opts.Log.Info("nothing changed", "current", snap, "images", len(all))
+		return done(StatusUnchanged)
 	}
-	snap, err := st.build(ctx, f, missing, images, bls, meta, opts)
+	snap, err = st.build(ctx, f, missing, images, bls, meta, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +219,25 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "bootloaders", len(bls), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
 	st.cleanupAfter(opts, true)
 	return done(StatusImported)
+}
+
+// upToDate reports whether current already serves this selection,
+// complete (storage.unchanged), and returns it and its tree if so. It
+// writes nothing.
+func (st storage) upToDate(ctx context.Context, missing []fetch.File, images, bls []simplestreams.BootImage, meta []byte) (string, *tree, bool, error) {
+	if len(missing) > 0 {
+		return "", nil, false, nil
+	}
+	members, ok, err := st.bootloaderMembers(ctx, bls, false)
+	if err != nil || !ok {
+		return "", nil, false, err
+	}
+	t, err := st.snapshotTree(images, bls, members)
+	if err != nil {
+		return "", nil, false, err
+	}
+	snap, same := st.unchanged(t, meta)
+	return snap, t, same, nil
 }
 
 // missing counts the files of a run into res, and returns those that the

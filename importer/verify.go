@@ -15,6 +15,7 @@ import (
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/simplestreams"
 )
 
 // VerifyResult is what Verify found.
@@ -149,6 +150,23 @@ func (s storage) checkTree(snap string, good map[uint64]string) (treeCheck, erro
 // meta is maas.meta parsed: os → arch → subarch → release → label → entry.
 type meta map[string]map[string]map[string]map[string]map[string]metaEntry
 
+// images lists what maas.meta records, in no particular order.
+func (m meta) images() []simplestreams.Image {
+	var out []simplestreams.Image
+	for osName, arches := range m {
+		for arch, subs := range arches {
+			for sub, rels := range subs {
+				for rel, labels := range rels {
+					for label := range labels {
+						out = append(out, simplestreams.Image{OS: osName, Arch: arch, Subarch: sub, Release: rel, Label: label})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 func readMeta(p string) (meta, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -204,6 +222,7 @@ func List(storageDir string) (*Listing, error) {
 						if _, err := os.Stat(s.path(snap, osName)); err != nil {
 							// a bootloader: release is its type
 							im.Size = treeSize(s.path(snap, "bootloader", rel, arch))
+							im.Bootloader = true
 						}
 						l.Images = append(l.Images, im)
 					}
