@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/time/rate"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/importer"
@@ -30,6 +32,10 @@ type cmdline struct {
 	// failed is what report needs to know if the run fails; parseOutput
 	// fills it in.
 	failed state
+	// log is the run's logger once parseOutput has made it.
+	log *slog.Logger
+	// rec is the recording of a run that records how it ended (recorded).
+	rec *recording
 }
 
 // state is what report needs to know about a run that failed.
@@ -49,8 +55,10 @@ func (e usageError) Unwrap() []error       { return []error{errUsage, e.err} }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 const (
-	envStorage = "MAAS_BOOT_RESOURCES_STORAGE"
-	envAPIKey  = "MAAS_API_KEY"
+	envStorage     = "MAAS_BOOT_RESOURCES_STORAGE"
+	envAPIKey      = "MAAS_API_KEY"
+	envMetricsFile = "MAAS_BOOT_IMAGES_METRICS_FILE"
+	envLimitRate   = "MAAS_BOOT_IMAGES_LIMIT_RATE"
 )
 
 // Flag groups, shown as categories in --help.
@@ -97,6 +105,32 @@ func importFlags() []cli.Flag {
 	}
 }
 
+// metricsFlag is --metrics-file, for the runs that write the metrics
+// file (import, mirror); recorded reads it.
+func metricsFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-file", Category: catOutput, EnvVars: []string{envMetricsFile},
+		Usage: "after every run, successful or not, write Prometheus metrics to `FILE` for node_exporter's textfile collector (e.g. /var/lib/prometheus/node-exporter/maas-boot-images.prom)"}
+}
+
+// limitRateFlag is --limit-rate, for the runs that download (import,
+// mirror); limiterOf reads it.
+func limitRateFlag() cli.Flag {
+	return &cli.StringFlag{Name: "limit-rate", Category: catNetwork, EnvVars: []string{envLimitRate},
+		Usage: "cap the download rate of all jobs together at `RATE` bytes per second; suffixes K, M, G are powers of 1024, as in curl (500K, 50M, 1G)"}
+}
+
+// limiterOf reads --limit-rate: nil when it is not given.
+func limiterOf(c *cli.Context) (*rate.Limiter, error) {
+	if c.String("limit-rate") == "" {
+		return nil, nil
+	}
+	n, err := fetch.ParseRate(c.String("limit-rate"))
+	if err != nil {
+		return nil, usagef("--limit-rate: %v", err)
+	}
+	return fetch.NewLimiter(n), nil
+}
+
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Category: catOutput, Value: "text", Usage: "result `FORMAT`: text or json (json: one object on stdout, nothing else)"},
@@ -112,7 +146,8 @@ func concat(groups ...[]cli.Flag) []cli.Flag { return slices.Concat(groups...) }
 // newApp builds the command line. Actions return errors; run maps them to
 // exit codes, so nothing here exits.
 func newApp(r *cmdline) *cli.App {
-	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), outputFlags())
+	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), []cli.Flag{limitRateFlag()},
+		outputFlags(), []cli.Flag{metricsFlag()})
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	cmd := func(c *cli.Command) *cli.Command {
 		c.OnUsageError = onUsage
@@ -134,7 +169,7 @@ else the built-in default is used; stderr says which.`,
 		Writer:          r.stdout,
 		ErrWriter:       r.stderr,
 		Flags:           importAll,
-		Action:          r.action(r.cmdImport),
+		Action:          r.recorded("import", "storage", r.action(r.cmdImport)),
 		OnUsageError:    onUsage,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
@@ -143,7 +178,7 @@ else the built-in default is used; stderr says which.`,
 				Name:   "import",
 				Usage:  "resolve, select, download, publish, clean up (the default)",
 				Flags:  importAll,
-				Action: r.action(r.cmdImport),
+				Action: r.recorded("import", "storage", r.action(r.cmdImport)),
 			}),
 			cmd(&cli.Command{
 				Name:      "sources",
@@ -164,7 +199,7 @@ else the built-in default is used; stderr says which.`,
 				Flags: concat([]cli.Flag{storageFlag(),
 					&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
 				}, outputFlags()),
-				Action: r.action(r.cmdVerify),
+				Action: r.recorded("verify", "storage", r.action(r.cmdVerify)),
 			}),
 			cmd(&cli.Command{
 				Name:  "cleanup",
@@ -174,8 +209,10 @@ else the built-in default is used; stderr says which.`,
 					&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
 					&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
 				}, outputFlags()),
-				Action: r.action(r.cmdCleanup),
+				Action: r.recorded("cleanup", "storage", r.action(r.cmdCleanup)),
 			}),
+			cmd(r.rollbackCommand()),
+			cmd(r.statusCommand()),
 			cmd(&cli.Command{
 				Name:   "version",
 				Usage:  "print the version",
@@ -195,10 +232,11 @@ func run(ctx context.Context, args []string, e env) int {
 	r := &cmdline{env: e}
 	app := newApp(r)
 	err := app.RunContext(ctx, commandFirst(app, args))
+	code := exitCode(err)
+	r.finishRecording(code, err)
 	if err == nil {
 		return 0
 	}
-	code := exitCode(err)
 	if !r.failed.parsed {
 		// A flag that did not parse stops urfave/cli before --output is
 		// read: the failure object is still owed to a script that asked

@@ -22,6 +22,10 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	if c.Args().Present() {
 		return usagef("unexpected argument %q", c.Args().First())
 	}
+	limiter, err := limiterOf(c)
+	if err != nil {
+		return err
+	}
 	b, err := r.chooseSource(c, o)
 	if err != nil {
 		return err
@@ -29,6 +33,7 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	storage := c.String("storage")
 	if !c.IsSet("storage") && b.Storage != "" {
 		storage = b.Storage
+		r.record(storage, "", "", 0)
 	}
 	opts := importer.Options{
 		Storage:            storage,
@@ -42,6 +47,7 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 		NoBootloaders:      c.Bool("no-bootloaders"),
 		UserAgent:          userAgent(),
 		Log:                o.log,
+		Limiter:            limiter,
 	}
 	var bars *progressBars
 	if o.progress {
@@ -51,6 +57,9 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	res, err := importer.Run(c.Context, sourcesOf(resolveFrom(c, b)), opts)
 	if bars != nil {
 		bars.Wait()
+	}
+	if res != nil {
+		r.record(storage, res.Status, res.Snapshot, res.Bytes.Downloaded)
 	}
 	if err != nil {
 		return err
