@@ -44,8 +44,14 @@ type Options struct {
 // DefaultJobs is how many files an import downloads at once by default.
 const DefaultJobs = 4
 
-// Progress receives download progress (fetch.Progress).
+// Progress receives download progress (fetch.Progress). One that also
+// has a method Plan(files int, bytes int64) is told, once before the
+// downloads start, how many files and bytes they are, so that it can show
+// the whole run.
 type Progress = fetch.Progress
+
+// planner is a Progress that wants to know the whole run.
+type planner interface{ Plan(files int, bytes int64) }
 
 // FileProgress follows one download (fetch.FileProgress).
 type FileProgress = fetch.FileProgress
@@ -318,6 +324,16 @@ func imageInfos(images []simplestreams.BootImage) []ImageInfo {
 	return out
 }
 
+// fileLabel names a file for people: the image (or bootloader) that
+// needs it and its base name, as in "noble/amd64/ga-24.04 squashfs" or
+// "bootloader/uefi/amd64 shim-signed.tar.xz".
+func fileLabel(im simplestreams.BootImage, it simplestreams.File) string {
+	if im.Bootloader != "" {
+		return path.Join("bootloader", im.Bootloader, im.Arch) + " " + path.Base(it.Path)
+	}
+	return path.Join(im.Release, im.Arch, im.Subarch) + " " + path.Base(it.Path)
+}
+
 // planFiles turns images into distinct files by sha256. Two items with the
 // same sha256 but a different size are refused.
 func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) ([]fetch.File, error) {
@@ -336,13 +352,20 @@ func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) 
 				return nil, err
 			}
 			seen[it.SHA256] = len(files)
-			files = append(files, fetch.File{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: path.Base(it.Path)})
+			files = append(files, fetch.File{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: fileLabel(im, it)})
 		}
 	}
 	return files, nil
 }
 
 func downloadAll(ctx context.Context, f *fetch.Client, st storage, missing []fetch.File, opts Options) error {
+	if p, ok := opts.Progress.(planner); ok && len(missing) > 0 {
+		var bytes int64
+		for _, fl := range missing {
+			bytes += fl.Size
+		}
+		p.Plan(len(missing), bytes)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Jobs)
 	for _, fl := range missing {
