@@ -76,13 +76,13 @@ func onTerminal(t *testing.T, bin string, args ...string) (drawn, stdout string)
 // drawn; nothing with --quiet or --output json.
 func TestProgressOnTerminal(t *testing.T) {
 	bin := binary(t)
-	srv := demoServer(t, func(w http.ResponseWriter, r *http.Request) bool {
+	srv := opsDemo(t, func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasPrefix(r.URL.Path, "/streams/") {
 			time.Sleep(300 * time.Millisecond)
 		}
 		return false
 	})
-	sources := demoSources(t, srv, "{release: noble, arches: [amd64]}")
+	sources := srv.demoSources(t, "{release: noble, arches: [amd64]}")
 	run := func(extra ...string) (string, string) {
 		return onTerminal(t, bin, append([]string{"import", "--config", sources, "--storage", t.TempDir(), "--log-level", "error"}, extra...)...)
 	}

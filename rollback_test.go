@@ -57,12 +57,12 @@ func entries(t *testing.T, dir string) string {
 
 // rollbackStreams serves two stream versions, and imports the first and
 // then the second with --keep 1 into a new storage.
-func rollbackStreams(t *testing.T) (s *streams, sources, storage, older, newer string) {
+func rollbackStreams(t *testing.T) (s *opsMirror, sources, storage, older, newer string) {
 	spec := func(versions ...string) streamtest.Spec {
 		return streamtest.MAAS(streamtest.Options{Versions: versions, Signed: true, Bootloaders: true})
 	}
-	s = newStreams(t, spec("20250101"), spec("20250101", "20250202"))
-	sources, storage = s.sourcesFile(t), t.TempDir()
+	s = opsStreams(t, spec("20250101"), spec("20250101", "20250202"))
+	sources, storage = s.streamSources(t), t.TempDir()
 	cliOK(t, "import", "--keep", "1", "--config", sources, "--storage", storage)
 	older = currentOf(t, storage)
 	s.which.Store(1)
@@ -124,9 +124,9 @@ func TestRollback(t *testing.T) {
 // not kept (exit 5), to a kept snapshot that lost a cache file (exit 8)
 // or while another run holds the lock (exit 7), rollback changes nothing.
 func TestRollbackRefused(t *testing.T) {
-	srv := demoServer(t)
+	demo := opsDemo(t, nil).demoSources(t, "{release: noble}")
 	alone := t.TempDir()
-	cliOK(t, "import", "--config", demoSources(t, srv, "{release: noble}"), "--storage", alone)
+	cliOK(t, "import", "--config", demo, "--storage", alone)
 
 	_, _, storage, older, _ := rollbackStreams(t)
 	// The older snapshot's squashfs is the only link of its cache file
@@ -146,7 +146,7 @@ func TestRollbackRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	locked := t.TempDir()
-	cliOK(t, "import", "--keep", "1", "--config", demoSources(t, srv, "{release: noble}"), "--storage", locked)
+	cliOK(t, "import", "--keep", "1", "--config", demo, "--storage", locked)
 	unlock, err := importer.Lock(context.Background(), locked, false)
 	if err != nil {
 		t.Fatal(err)

@@ -63,8 +63,8 @@ func TestStatus(t *testing.T) {
 		t.Error("status made the storage")
 	}
 
-	srv := demoServer(t)
-	r = cliOK(t, "import", "--config", demoSources(t, srv, "{release: noble, arches: [amd64]}"), "--storage", storage, "-o", "json")
+	srv := opsDemo(t, nil)
+	r = cliOK(t, "import", "--config", srv.demoSources(t, "{release: noble, arches: [amd64]}"), "--storage", storage, "-o", "json")
 	var res importer.Result
 	json.Unmarshal([]byte(r.stdout), &res)
 	r = cliOK(t, "status", "--storage", storage, "--config", offline)
@@ -81,10 +81,10 @@ func TestStatus(t *testing.T) {
 	}
 	success := rep.LastRun.LastSuccess
 
-	failing := demoSources(t, demoServer(t, func(w http.ResponseWriter, r *http.Request) bool {
+	failing := opsDemo(t, func(w http.ResponseWriter, r *http.Request) bool {
 		w.WriteHeader(http.StatusInternalServerError)
 		return true
-	}), "{release: noble}")
+	}).demoSources(t, "{release: noble}")
 	if r := runCLI(t, context.Background(), nil, "import", "--config", failing, "--storage", storage, "--retries", "0"); r.code != 3 {
 		t.Fatalf("failing import: exit %d: %s", r.code, r.stderr)
 	}
@@ -108,8 +108,7 @@ func TestStatus(t *testing.T) {
 // dry runs leave .last-run.json alone; cleanup, verify --repair and a
 // rollback record themselves.
 func TestReadOnlyRunsRecordNothing(t *testing.T) {
-	srv := demoServer(t)
-	sources := demoSources(t, srv, "{release: noble}")
+	sources := opsDemo(t, nil).demoSources(t, "{release: noble}")
 	storage := t.TempDir()
 	cliOK(t, "import", "--config", sources, "--storage", storage)
 	record := filepath.Join(storage, importer.LastRunFile)
@@ -156,8 +155,8 @@ func TestStatusCheck(t *testing.T) {
 	spec := func(versions ...string) streamtest.Spec {
 		return streamtest.MAAS(streamtest.Options{Versions: versions, Signed: true, Lowlatency: true})
 	}
-	s := newStreams(t, spec("20250101"), spec("20250101", "20250202"))
-	sources := s.sourcesFile(t)
+	s := opsStreams(t, spec("20250101"), spec("20250101", "20250202"))
+	sources := s.streamSources(t)
 	storage := t.TempDir()
 	cliOK(t, "import", "--config", sources, "--storage", storage)
 
@@ -203,7 +202,7 @@ func TestStatusCheck(t *testing.T) {
 	// Failing to resolve or plan is the failure's own exit code.
 	other := filepath.Join(t.TempDir(), "other.gpg")
 	os.WriteFile(other, streamtest.Keyring(streamtest.OtherKey()), 0o644)
-	missing := sourcesFile(t, "- url: "+s.srv.URL+"/nowhere/\n  keyring: "+keyringFile(t)+"\n  selections: [{release: noble}]\n")
+	missing := s.missingSources(t)
 	for args, code := range map[string]int{
 		"--config " + sources + " --keyring " + other: 6,
 		"--config " + missing:                         3,

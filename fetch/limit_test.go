@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -64,9 +65,17 @@ func (g *generated) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// serveGenerated serves files by name under /<name>, with Range.
-func serveGenerated(files map[string]*generated, fault func(w http.ResponseWriter, r *http.Request) bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// serveGenerated serves files by name under /<name>, with Range; fault,
+// when not nil, sees each request first and may answer it (returning
+// true). It returns the server's URL and what lists the Range header of
+// each request so far.
+func serveGenerated(t *testing.T, files map[string]*generated, fault func(w http.ResponseWriter, r *http.Request) bool) (string, func() []string) {
+	var mu sync.Mutex
+	var ranges []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ranges = append(ranges, r.Header.Get("Range"))
+		mu.Unlock()
 		if fault != nil && fault(w, r) {
 			return
 		}
@@ -76,6 +85,12 @@ func serveGenerated(files map[string]*generated, fault func(w http.ResponseWrite
 			return
 		}
 		http.ServeContent(w, r, "f", time.Time{}, io.NewSectionReader(g, 0, g.size))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), ranges...)
 	}
 }
 
@@ -115,7 +130,7 @@ func TestLimitRate(t *testing.T) {
 		files[f.Name] = g
 		want = append(want, f)
 	}
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) { serveGenerated(files, nil)(w, r) })
+	url, _ := serveGenerated(t, files, nil)
 	var last lastByte
 	c := New(Options{Jobs: jobs, Limiter: NewLimiter(capRate), Progress: &last})
 	d := cache.New(memDir(t))
@@ -123,7 +138,7 @@ func TestLimitRate(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, jobs)
 	for i, f := range want {
-		f.URL = srv.URL + "/" + f.Name
+		f.URL = url + "/" + f.Name
 		wg.Go(func() { errs[i] = c.Get(t.Context(), f, d) })
 	}
 	wg.Wait()
@@ -151,23 +166,21 @@ func TestLimitRate(t *testing.T) {
 func TestLimitRateResumeRetry(t *testing.T) {
 	g, f := newGenerated(7, 4<<20)
 	var cut, unavailable atomic.Bool
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-		serveGenerated(map[string]*generated{f.Name: g}, func(w http.ResponseWriter, r *http.Request) bool {
-			switch {
-			case unavailable.CompareAndSwap(false, true):
-				w.WriteHeader(http.StatusServiceUnavailable)
-				return true
-			case cut.CompareAndSwap(false, true):
-				// Promise the whole file, send a third of it.
-				w.Header().Set("Content-Length", fmt.Sprint(g.size))
-				w.WriteHeader(http.StatusOK)
-				io.Copy(w, io.NewSectionReader(g, 0, g.size/3))
-				return true
-			}
-			return false
-		})(w, r)
+	url, requests := serveGenerated(t, map[string]*generated{f.Name: g}, func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case unavailable.CompareAndSwap(false, true):
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		case cut.CompareAndSwap(false, true):
+			// Promise the whole file, send a third of it.
+			w.Header().Set("Content-Length", fmt.Sprint(g.size))
+			w.WriteHeader(http.StatusOK)
+			io.Copy(w, io.NewSectionReader(g, 0, g.size/3))
+			return true
+		}
+		return false
 	})
-	f.URL = srv.URL + "/" + f.Name
+	f.URL = url + "/" + f.Name
 	lim := NewLimiter(8 << 20)
 	c := New(Options{Timeout: 2 * time.Second, Retries: 1, Limiter: lim})
 	c.policy.waitMin, c.policy.waitMax = time.Millisecond, 10*time.Millisecond
@@ -179,7 +192,7 @@ func TestLimitRateResumeRetry(t *testing.T) {
 	if !d.Has(f.SHA256, f.Size) {
 		t.Fatal("not in the cache")
 	}
-	got := srv.requests()
+	got := requests()
 	if len(got) != 3 || got[0] != "" || got[1] != "" || got[2] != fmt.Sprintf("bytes=%d-", g.size/3) {
 		t.Errorf("requests with Range %q: want a plain one (503), a plain one (cut), then one from %d", got, g.size/3)
 	}

@@ -3,8 +3,10 @@ package importer
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -12,23 +14,60 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
+// opsMirror serves a stream written for spec; hook, when not nil, sees
+// each request first and may answer it (returning true). served counts
+// the payload bytes it sends.
+func opsMirror(t *testing.T, spec streamtest.Spec, hook func(w http.ResponseWriter, r *http.Request) bool) (src simplestreams.BootSource, served *atomic.Int64) {
+	dir := t.TempDir()
+	if _, err := streamtest.Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	served = new(atomic.Int64)
+	files := http.FileServer(http.Dir(dir))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hook != nil && hook(w, r) {
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/streams/") {
+			w = opsCounter{w, served}
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return simplestreams.BootSource{URL: srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()),
+		Selections: []simplestreams.Selection{{}}}, served
+}
+
+// opsCounter counts what a handler writes.
+type opsCounter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c opsCounter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
 // TestDryRunUpToDate: a dry run says whether an import would change
 // nothing: not before a first import, yes after it, not once current
 // lost a file.
 func TestDryRunUpToDate(t *testing.T) {
-	m := newMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, Bootloaders: true}))
+	src, _ := opsMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, Bootloaders: true}), nil)
+	srcs := []simplestreams.BootSource{src}
 	storage := t.TempDir()
 	dry := testOptions(storage)
 	dry.DryRun = true
-	if res := mustRun(t, []simplestreams.BootSource{m.source()}, dry); res.UpToDate {
+	if res := mustRun(t, srcs, dry); res.UpToDate {
 		t.Error("up to date before any import")
 	}
-	mustRun(t, []simplestreams.BootSource{m.source()}, testOptions(storage))
-	if res := mustRun(t, []simplestreams.BootSource{m.source()}, dry); !res.UpToDate || res.Status != StatusDryRun || res.Snapshot != "" {
+	mustRun(t, srcs, testOptions(storage))
+	if res := mustRun(t, srcs, dry); !res.UpToDate || res.Status != StatusDryRun || res.Snapshot != "" {
 		t.Errorf("after the import: %+v", res)
 	}
 	os.Remove(filepath.Join(storage, "current", "ubuntu", "amd64", "generic", "noble", "stable", "boot-kernel"))
-	if res := mustRun(t, []simplestreams.BootSource{m.source()}, dry); res.UpToDate {
+	if res := mustRun(t, srcs, dry); res.UpToDate {
 		t.Error("up to date with a file missing from current")
 	}
 }
@@ -36,13 +75,9 @@ func TestDryRunUpToDate(t *testing.T) {
 // TestFailedRunResult: a run that fails after downloading says how many
 // bytes it received.
 func TestFailedRunResult(t *testing.T) {
-	m := newMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, SquashfsSize: 1 << 20}))
-	var served atomic.Int32
-	m.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/streams/v1/index.sjson" || filepath.Dir(r.URL.Path) == "/streams/v1" {
-			return false
-		}
-		if served.Add(1) > 1 {
+	var payloads atomic.Int32
+	src, served := opsMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, SquashfsSize: 1 << 20}), func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/streams/") && payloads.Add(1) > 1 {
 			http.NotFound(w, r) // every payload after the first
 			return true
 		}
@@ -50,12 +85,12 @@ func TestFailedRunResult(t *testing.T) {
 	})
 	opts := testOptions(t.TempDir())
 	opts.Jobs = 1
-	res, err := run(t, []simplestreams.BootSource{m.source()}, opts)
+	res, err := run(t, []simplestreams.BootSource{src}, opts)
 	var fe *FetchError
 	if !errors.As(err, &fe) || fe.Status != http.StatusNotFound {
 		t.Fatalf("err %v, want a 404", err)
 	}
-	if res == nil || res.Status != StatusFailed || res.Bytes.Downloaded == 0 || res.Bytes.Downloaded != m.served.Load() {
-		t.Errorf("result %+v, want failed with the %d bytes served", res, m.served.Load())
+	if res == nil || res.Status != StatusFailed || res.Bytes.Downloaded == 0 || res.Bytes.Downloaded != served.Load() {
+		t.Errorf("result %+v, want failed with the %d bytes served", res, served.Load())
 	}
 }
