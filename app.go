@@ -95,14 +95,35 @@ func networkFlags() []cli.Flag {
 	}
 }
 
-func importFlags() []cli.Flag {
+// runFlags are the flags of a run that fetches: import's and mirror's.
+func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "select and plan, then stop: download nothing, write nothing"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Category: catImport, Value: importer.DefaultJobs, Usage: "download `N` files at once"},
-		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"},
-		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another import on this storage to finish instead of failing"},
-		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "import no bootloaders (pxelinux, grub …) from the streams"},
+		&cli.IntFlag{Name: "segments", Category: catImport, Value: fetch.DefaultSegments, Usage: "fetch each file over 64 MiB as `K` ranges at once (1: one stream); at most jobs × K connections"},
+		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another run on this directory to finish instead of failing"},
+		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "take no bootloaders (pxelinux, grub …) from the streams"},
+		&cli.DurationFlag{Name: "random-delay", Category: catImport, Usage: "first sleep a random time below `DURATION`, so that timers across a fleet do not start together"},
+		limitRateFlag(),
+		metricsFlag(),
 	}
+}
+
+func importFlags() []cli.Flag {
+	return append(runFlags(),
+		&cli.IntFlag{Name: "keep", Category: catImport, Value: 0, Usage: "keep `N` old snapshots besides current"})
+}
+
+// catMirror groups the flags of mirror.
+const catMirror = "Mirror"
+
+func mirrorFlags() []cli.Flag {
+	return append(runFlags(),
+		&cli.StringFlag{Name: "to", Category: catMirror, Usage: "write the mirror into `DIR`, for any HTTP server to serve as it is"},
+		&cli.IntFlag{Name: "max-versions", Category: catMirror, Value: 1, Usage: "keep the newest `N` complete versions of every selected product"},
+		&cli.BoolFlag{Name: "rewrite", Category: catMirror, Usage: "write metadata that lists exactly what the mirror holds, instead of upstream's byte for byte"},
+		&cli.StringFlag{Name: "sign-key", Category: catMirror, Usage: "with --rewrite: clear-sign the metadata with the armored OpenPGP private key `FILE` (no passphrase); its public key goes to DIR/mirror-keyring.gpg"},
+	)
 }
 
 // metricsFlag is --metrics-file, for the runs that write the metrics
@@ -146,12 +167,11 @@ func concat(groups ...[]cli.Flag) []cli.Flag { return slices.Concat(groups...) }
 // newApp builds the command line. Actions return errors; run maps them to
 // exit codes, so nothing here exits.
 func newApp(r *cmdline) *cli.App {
-	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), []cli.Flag{limitRateFlag()},
-		outputFlags(), []cli.Flag{metricsFlag()})
+	importAll := concat(backendFlags(), []cli.Flag{storageFlag()}, importFlags(), networkFlags(), outputFlags())
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
-	cmd := func(c *cli.Command) *cli.Command {
+	commands := r.commands(importAll)
+	for _, c := range commands {
 		c.OnUsageError = onUsage
-		return c
 	}
 	app := &cli.App{
 		Name:    "maas-import-boot-images",
@@ -173,55 +193,67 @@ else the built-in default is used; stderr says which.`,
 		OnUsageError:    onUsage,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
-		Commands: []*cli.Command{
-			cmd(&cli.Command{
-				Name:   "import",
-				Usage:  "resolve, select, download, publish, clean up (the default)",
-				Flags:  importAll,
-				Action: r.recorded("import", "storage", r.action(r.cmdImport)),
-			}),
-			cmd(&cli.Command{
-				Name:      "sources",
-				Usage:     "print the resolved boot sources as a 1.6+ sources list (YAML, or JSON with --output json)",
-				UsageText: "maas-import-boot-images sources [--config FILE | --region-url URL ... | --default] > sources.yaml",
-				Flags:     concat(backendFlags(), networkFlags(), outputFlags()),
-				Action:    r.action(r.cmdSources),
-			}),
-			cmd(&cli.Command{
-				Name:   "list",
-				Usage:  "list the images in current: os, arch, subarch, release, label, version, size",
-				Flags:  concat([]cli.Flag{storageFlag()}, outputFlags()),
-				Action: r.action(r.cmdList),
-			}),
-			cmd(&cli.Command{
-				Name:  "verify",
-				Usage: "re-hash every cache file and check that current links only verified files",
-				Flags: concat([]cli.Flag{storageFlag(),
-					&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
-				}, outputFlags()),
-				Action: r.recorded("verify", "storage", r.action(r.cmdVerify)),
-			}),
-			cmd(&cli.Command{
-				Name:  "cleanup",
-				Usage: "remove old snapshots and unreferenced cache files",
-				Flags: concat([]cli.Flag{storageFlag(),
-					&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "list what would be removed, remove nothing"},
-					&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
-					&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
-				}, outputFlags()),
-				Action: r.recorded("cleanup", "storage", r.action(r.cmdCleanup)),
-			}),
-			cmd(r.rollbackCommand()),
-			cmd(r.statusCommand()),
-			cmd(&cli.Command{
-				Name:   "version",
-				Usage:  "print the version",
-				Flags:  outputFlags(),
-				Action: r.action(r.cmdVersion),
-			}),
+		Commands:        commands,
+	}
+	return withDocs(app)
+}
+
+// commands is the command table; import's flags are importAll.
+func (r *cmdline) commands(importAll []cli.Flag) []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:   "import",
+			Usage:  "resolve, select, download, publish, clean up (the default)",
+			Flags:  importAll,
+			Action: r.recorded("import", "storage", r.action(r.cmdImport)),
+		},
+		{
+			Name:      "sources",
+			Usage:     "print the resolved boot sources as a 1.6+ sources list (YAML, or JSON with --output json)",
+			UsageText: "maas-import-boot-images sources [--config FILE | --region-url URL ... | --default] > sources.yaml",
+			Flags:     concat(backendFlags(), networkFlags(), outputFlags()),
+			Action:    r.action(r.cmdSources),
+		},
+		{
+			Name:   "list",
+			Usage:  "list the images in current: os, arch, subarch, release, label, version, size",
+			Flags:  concat([]cli.Flag{storageFlag()}, outputFlags()),
+			Action: r.action(r.cmdList),
+		},
+		{
+			Name:  "verify",
+			Usage: "re-hash every cache file and check that current links only verified files",
+			Flags: concat([]cli.Flag{storageFlag(),
+				&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
+			}, outputFlags()),
+			Action: r.recorded("verify", "storage", r.action(r.cmdVerify)),
+		},
+		{
+			Name:  "cleanup",
+			Usage: "remove old snapshots and unreferenced cache files",
+			Flags: concat([]cli.Flag{storageFlag(),
+				&cli.BoolFlag{Name: "dry-run", Category: catImport, Usage: "list what would be removed, remove nothing"},
+				&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
+				&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
+			}, outputFlags()),
+			Action: r.recorded("cleanup", "storage", r.action(r.cmdCleanup)),
+		},
+		r.rollbackCommand(),
+		r.statusCommand(),
+		{
+			Name:      "mirror",
+			Usage:     "write a simplestreams mirror of the selected images into DIR, for other clusters (or a MAAS 3.5+ region) to read",
+			UsageText: "maas-import-boot-images mirror --to DIR [--config FILE | --region-url URL ... | --default] [--rewrite [--sign-key FILE]]",
+			Flags:     concat(backendFlags(), mirrorFlags(), networkFlags(), outputFlags()),
+			Action:    r.recorded("mirror", "to", r.action(r.cmdMirror)),
+		},
+		{
+			Name:   "version",
+			Usage:  "print the version",
+			Flags:  outputFlags(),
+			Action: r.action(r.cmdVersion),
 		},
 	}
-	return app
 }
 
 // run executes one command line and returns the process's exit code.
@@ -277,8 +309,14 @@ func commandFirst(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
+	// The flags of every command: a command's own flag (mirror's --to)
+	// may come before the command too.
 	takesValue := map[string]bool{}
-	for _, f := range app.Flags {
+	flags := slices.Clone(app.Flags)
+	for _, c := range app.Commands {
+		flags = append(flags, c.Flags...)
+	}
+	for _, f := range flags {
 		if _, isBool := f.(*cli.BoolFlag); isBool {
 			continue
 		}

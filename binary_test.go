@@ -5,13 +5,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,52 +53,22 @@ func binary(t *testing.T) string {
 	return builtBin
 }
 
-// streams serves one of several generated streams, switchable, and can
-// slow its payloads down.
-type streams struct {
-	dirs     []string
-	which    atomic.Int32
-	drip     atomic.Bool
-	payloads chan struct{} // one token per payload request, when not full
-	srv      *httptest.Server
-}
-
-func newStreams(t *testing.T, specs ...streamtest.Spec) *streams {
-	s := &streams{payloads: make(chan struct{}, 1)}
-	var handlers []http.Handler
+// newStreams writes each spec to a directory of its own and serves the
+// first.
+func newStreams(t *testing.T, specs ...streamtest.Spec) (*streamtest.Server, []string) {
+	var dirs []string
 	for _, spec := range specs {
 		dir := t.TempDir()
 		if _, err := streamtest.Write(dir, spec); err != nil {
 			t.Fatal(err)
 		}
-		s.dirs = append(s.dirs, dir)
-		handlers = append(handlers, http.FileServer(http.Dir(dir)))
+		dirs = append(dirs, dir)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/streams/") {
-			select {
-			case s.payloads <- struct{}{}:
-			default:
-			}
-			if s.drip.Load() {
-				w.Header().Set("Content-Type", "application/octet-stream")
-				w.WriteHeader(200)
-				for i := 0; i < 100 && r.Context().Err() == nil; i++ {
-					w.Write([]byte{0})
-					w.(http.Flusher).Flush()
-					time.Sleep(100 * time.Millisecond)
-				}
-				return
-			}
-		}
-		handlers[s.which.Load()].ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
+	return streamtest.NewServer(t, dirs[0]), dirs
 }
 
-func (s *streams) sourcesFile(t *testing.T) string {
-	return sourcesFile(t, "- url: "+s.srv.URL+"/\n  keyring_data: "+b64(streamtest.Keyring(streamtest.Key()))+"\n  selections: [{release: '*'}]\n")
+func streamsSources(t *testing.T, s *streamtest.Server) string {
+	return sourcesFile(t, "- url: "+s.URL+"/\n  keyring_data: "+b64(streamtest.Keyring(streamtest.Key()))+"\n  selections: [{release: '*'}]\n")
 }
 
 func crashSpec(versions ...string) streamtest.Spec {
@@ -111,18 +79,22 @@ func crashSpec(versions ...string) streamtest.Spec {
 // TestSIGTERM: a terminated import exits 130 and leaves the tree as it was.
 func TestSIGTERM(t *testing.T) {
 	bin := binary(t)
-	s := newStreams(t, crashSpec("20250101"), crashSpec("20250101", "20250202"))
+	s, dirs := newStreams(t, crashSpec("20250101"), crashSpec("20250101", "20250202"))
 	storage := t.TempDir()
-	sources := s.sourcesFile(t)
+	sources := streamsSources(t, s)
 	if out, err := exec.Command(bin, "--quiet", "--config", sources, "--storage", storage).CombinedOutput(); err != nil {
 		t.Fatalf("first import: %v\n%s", err, out)
 	}
 	before, _ := os.Readlink(filepath.Join(storage, "current"))
-	s.which.Store(1)
-	s.drip.Store(true)
-	for len(s.payloads) > 0 {
-		<-s.payloads
-	}
+	s.Serve(dirs[1])
+	payloads := make(chan struct{}, 1) // one token per payload request, when not full
+	s.SetHook(streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		select {
+		case payloads <- struct{}{}:
+		default:
+		}
+		streamtest.Drip(1, 100*time.Millisecond)(w, r, next)
+	}))
 	cmd := exec.Command(bin, "--config", sources, "--storage", storage)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -130,7 +102,7 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.payloads:
+	case <-payloads:
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("the import never started downloading")
@@ -170,9 +142,9 @@ func TestCrashSafetyBinary(t *testing.T) {
 	}
 	const trials = 50
 	bin := binary(t)
-	s := newStreams(t, crashSpec("20250101"), crashSpec("20250101", "20250202"))
+	s, dirs := newStreams(t, crashSpec("20250101"), crashSpec("20250101", "20250202"))
 	storage := t.TempDir()
-	sources := s.sourcesFile(t)
+	sources := streamsSources(t, s)
 	start := time.Now()
 	if out, err := exec.Command(bin, "--quiet", "--config", sources, "--storage", t.TempDir()).CombinedOutput(); err != nil {
 		t.Fatalf("timing run: %v\n%s", err, out)
@@ -181,7 +153,7 @@ func TestCrashSafetyBinary(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var killed, absent, recovered int
 	for trial := range trials {
-		s.which.Store(int32(trial % 2))
+		s.Serve(dirs[trial%2])
 		cmd := exec.Command(bin, "--quiet", "--config", sources, "--storage", storage)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,25 +49,14 @@ func cliOK(t *testing.T, args ...string) result {
 	return r
 }
 
-// demoServer serves the demo stream over HTTP. A fault, when given, sees
-// each request first and may answer it itself (returning true).
-func demoServer(t *testing.T, fault ...func(w http.ResponseWriter, r *http.Request) bool) *httptest.Server {
-	files := http.FileServer(http.Dir("testdata/demo"))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, f := range fault {
-			if f(w, r) {
-				return
-			}
-		}
-		files.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+// demoServer serves the demo stream over HTTP, through hooks when given.
+func demoServer(t *testing.T, hooks ...streamtest.Hook) *streamtest.Server {
+	return streamtest.NewServer(t, "testdata/demo", hooks...)
 }
 
 // demoSources writes a sources file for the demo stream served by srv,
 // with the demo keyring and one selection (a YAML flow mapping).
-func demoSources(t *testing.T, srv *httptest.Server, selection string) string {
+func demoSources(t *testing.T, srv *streamtest.Server, selection string) string {
 	t.Helper()
 	return sourcesFile(t, fmt.Sprintf("- url: %s/\n  keyring: %s\n  selections: [%s]\n", srv.URL, keyringFile(t), selection))
 }
@@ -236,21 +224,11 @@ func TestExitCodes(t *testing.T) {
 		return true
 	}})
 	emptyRegion := regiontest.New(t, regiontest.Options{Cluster: cluster, Embed: true})
-	// A mirror that sends a few bytes of some files and then nothing.
-	stalling := func(stall func(path string) bool) string {
-		return demoSources(t, demoServer(t, func(w http.ResponseWriter, r *http.Request) bool {
-			if !stall(r.URL.Path) {
-				return false
-			}
-			w.Header().Set("Content-Length", "100000")
-			w.Write([]byte("-----BEGIN"))
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-			return true
-		}), "{release: noble}")
-	}
-	stallsOnIndex := stalling(func(p string) bool { return strings.HasSuffix(p, "index.sjson") })
-	stallsOnFiles := stalling(func(p string) bool { return !strings.HasPrefix(p, "/streams/") })
+	// A mirror that sends a few bytes of some files and then nothing, and
+	// the same bytes again to a Range request: no progress to resume.
+	stall := streamtest.Chain(streamtest.IgnoreRange, streamtest.Stall(10))
+	stallsOnIndex := demoSources(t, demoServer(t, streamtest.Suffix("index.sjson", stall)), "{release: noble}")
+	stallsOnFiles := demoSources(t, demoServer(t, streamtest.Payloads(stall)), "{release: noble}")
 	const secret = "s3cr3tv4lue"
 
 	tests := []struct {
@@ -262,6 +240,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"unknown flag", []string{"import", "--bogus"}, 2, "bogus", "--help"},
 		{"bad flag value", []string{"--jobs", "x", "import"}, 2, "invalid value \"x\" for flag -jobs", ""},
+		{"no segments", []string{"--config", good, "--segments", "0", "--storage", empty}, 2, "--segments must be at least 1", "--help"},
 		{"two backends", []string{"--config", good, "--default", "--storage", empty}, 2, "--config and --default", ""},
 		{"release with config", []string{"--config", good, "--release", "noble", "--storage", empty}, 2, "--release", ""},
 		{"bad output", []string{"import", "--output", "xml"}, 2, "--output must be text or json", ""},
@@ -612,12 +591,7 @@ func TestLogFormatJSON(t *testing.T) {
 // (always), never under --quiet, --progress never or auto without a
 // terminal. The mirror is slowed down so that the bars are drawn at all.
 func TestProgress(t *testing.T) {
-	srv := demoServer(t, func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasPrefix(r.URL.Path, "/streams/") {
-			time.Sleep(400 * time.Millisecond)
-		}
-		return false
-	})
+	srv := demoServer(t, streamtest.Payloads(streamtest.Delay(400*time.Millisecond)))
 	file := demoSources(t, srv, "{release: noble, arches: [amd64]}")
 	tests := []struct {
 		name  string

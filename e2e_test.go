@@ -5,8 +5,6 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -50,8 +48,7 @@ func TestEndToEndTFTP(t *testing.T) {
 	}
 	assertStatic(t, bin)
 
-	srv := httptest.NewServer(http.FileServer(http.Dir("testdata/demo")))
-	defer srv.Close()
+	srv := demoServer(t)
 	keyring, err := filepath.Abs("testdata/demo/keyring.gpg")
 	if err != nil {
 		t.Fatal(err)

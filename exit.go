@@ -6,6 +6,7 @@ import (
 
 	"maas-import-boot-images/importer"
 	"maas-import-boot-images/keyring"
+	"maas-import-boot-images/mirror"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/source"
 )
@@ -38,7 +39,7 @@ func exitCode(err error) int {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, errUsage), errors.Is(err, source.ErrUsage), errors.Is(err, source.ErrConfig),
-		errors.Is(err, importer.ErrKeyring):
+		errors.Is(err, importer.ErrKeyring), errors.Is(err, mirror.ErrConfig), errors.Is(err, simplestreams.ErrSigningKey):
 		return exitUsage
 	case errors.Is(err, importer.ErrLocked):
 		return exitLocked
@@ -73,7 +74,7 @@ func hint(err error, code int) string {
 	case errors.Is(err, errUsage):
 		return "see 'maas-import-boot-images --help'"
 	case errors.Is(err, importer.ErrLocked):
-		return "another import is running on this storage; use --wait to queue behind it"
+		return "another run is using this directory; use --wait to queue behind it"
 	case errors.As(err, &space):
 		return "free some space, or run 'maas-import-boot-images cleanup' to drop old snapshots"
 	case errors.Is(err, importer.ErrNothingKept):

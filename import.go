@@ -13,14 +13,11 @@ import (
 // §4), so a region is asked only by the run that will use its answer; a
 // MAAS 1.5 file, read when the backend is chosen, may name the storage.
 func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
-	if c.Int("jobs") < 1 {
-		return usagef("--jobs must be at least 1")
+	if err := checkRunFlags(c); err != nil {
+		return err
 	}
 	if c.Int("keep") < 0 {
 		return usagef("--keep must not be negative")
-	}
-	if c.Args().Present() {
-		return usagef("unexpected argument %q", c.Args().First())
 	}
 	limiter, err := limiterOf(c)
 	if err != nil {
@@ -28,6 +25,9 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	}
 	b, err := r.chooseSource(c, o)
 	if err != nil {
+		return err
+	}
+	if err := randomDelay(c.Context, c.Duration("random-delay"), o.log); err != nil {
 		return err
 	}
 	storage := c.String("storage")
@@ -38,6 +38,7 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	opts := importer.Options{
 		Storage:            storage,
 		Jobs:               c.Int("jobs"),
+		Segments:           c.Int("segments"),
 		Keep:               c.Int("keep"),
 		DryRun:             c.Bool("dry-run"),
 		Wait:               c.Bool("wait"),
@@ -69,6 +70,21 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	}
 	if !o.quiet {
 		r.printImport(res)
+	}
+	return nil
+}
+
+// checkRunFlags checks the flags that import and mirror share.
+func checkRunFlags(c *cli.Context) error {
+	switch {
+	case c.Args().Present():
+		return usagef("unexpected argument %q", c.Args().First())
+	case c.Int("jobs") < 1:
+		return usagef("--jobs must be at least 1")
+	case c.Int("segments") < 1:
+		return usagef("--segments must be at least 1")
+	case c.Duration("random-delay") < 0:
+		return usagef("--random-delay must not be negative")
 	}
 	return nil
 }

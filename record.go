@@ -4,13 +4,17 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"maas-import-boot-images/cache"
 	"maas-import-boot-images/importer"
+	"maas-import-boot-images/internal/summary"
 	"maas-import-boot-images/metrics"
+	"maas-import-boot-images/mirror"
 )
 
 // recording is a run that records how it ended (SPEC §8): in
@@ -33,9 +37,10 @@ type recording struct {
 
 // inventory is what a storage serves, for the metrics file.
 type inventory struct {
-	images       []metrics.Image
+	images       []summary.Image
 	currentBytes int64
 	cacheBytes   int64
+	carry        bool // images and currentBytes are not known: the metrics file carries them over
 }
 
 // recorded makes action a recorded run of command, whose storage is
@@ -83,6 +88,15 @@ func (r *cmdline) record(storage, status, snapshot string, downloaded int64) {
 		r.rec.storage = storage
 	}
 	r.rec.status, r.rec.snapshot, r.rec.downloaded = status, snapshot, downloaded
+}
+
+// recordInventory says how the recorded run's storage is inventoried for
+// the metrics file, when that is not as an import's storage; a no-op in a
+// run that is not recorded.
+func (r *cmdline) recordInventory(inv func() (inventory, error)) {
+	if r.rec != nil {
+		r.rec.inventory = inv
+	}
 }
 
 // finishRecording records how a recorded run ended: .last-run.json in
@@ -134,8 +148,28 @@ func writeMetrics(rec *recording, run importer.LastRun, log *slog.Logger) error 
 	if err != nil {
 		log.Warn("the metrics file lacks what the storage serves", "err", err)
 	}
+	images := make([]metrics.Image, 0, len(in.images))
+	for _, im := range in.images {
+		images = append(images, metrics.Image{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release,
+			Label: im.Label, Version: im.VersionName})
+	}
 	return metrics.Write(rec.metricsFile, metrics.Run{Storage: rec.storage, End: run.Time, Duration: time.Duration(run.Duration),
-		ExitCode: run.ExitCode, Downloaded: run.DownloadedBytes, Images: in.images, CurrentBytes: in.currentBytes, CacheBytes: in.cacheBytes})
+		ExitCode: run.ExitCode, Downloaded: run.DownloadedBytes, Images: images, CurrentBytes: in.currentBytes, CacheBytes: in.cacheBytes,
+		Carry: in.carry})
+}
+
+// mirrorInventory is what a mirror serves after a run that ended with
+// res: the images it mirrored and their bytes when it succeeded; when it
+// failed, the published mirror is as it was, and the metrics file carries
+// over what it said before. The cache is measured either way.
+func mirrorInventory(dir string, res *mirror.Result) (inventory, error) {
+	in := inventory{carry: res.Status == mirror.StatusFailed}
+	if !in.carry {
+		in.images, in.currentBytes = res.Images, res.Bytes.Total
+	}
+	var err error
+	in.cacheBytes, err = cache.New(filepath.Join(dir, mirror.CacheDir)).Bytes()
+	return in, err
 }
 
 // storageInventory is what an import's storage serves: the images of
@@ -149,8 +183,7 @@ func storageInventory(storage string) (inventory, error) {
 	}
 	if l != nil {
 		for _, im := range l.Images {
-			in.images = append(in.images, metrics.Image{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release,
-				Label: im.Label, Version: im.VersionName})
+			in.images = append(in.images, im.ImageInfo)
 		}
 	}
 	u, uerr := importer.DiskUsage(storage)

@@ -6,6 +6,9 @@
 #   (c) weak:   the same with coreutils sha256sum
 # in alternating rounds, and reports the median ratios, our peak RSS, the
 # time of a no-op re-run and the bytes an incremental update fetches.
+# When Python simplestreams' sstream-mirror is installed, it also times
+# that mirroring the same stream (one file at a time, as it does) against
+# our import, and reports peer/ours; otherwise it says why it skipped it.
 #
 # Usage: bench/import.sh            (ROUNDS=3 IMAGES=4 by default)
 # Needs: go, curl, openssl, nginx, GNU time (apt-get install nginx time curl).
@@ -134,6 +137,28 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int(
 med_b=$(median "${ratios_b[@]}"); med_c=$(median "${ratios_c[@]}")
 
 echo
+echo "== Python simplestreams: sstream-mirror of the same stream"
+if command -v sstream-mirror >/dev/null; then
+  peers=()
+  for r in $(seq "$ROUNDS"); do
+    rm -rf "$work/peer"; sync
+    t0=$(now)
+    sstream-mirror --keyring "$work/stream/keyring.gpg" "${url}streams/v1/index.sjson" "$work/peer" >/dev/null
+    sync
+    tp=$(elapsed "$t0" "$(now)")
+    read -r ta _ < <(ours)
+    peers+=("$(awk -v a="$tp" -v b="$ta" 'BEGIN { printf "%.2f", a / b }')")
+    echo "   round $r: sstream-mirror ${tp} s, ours ${ta} s"
+  done
+  med_p=$(median "${peers[@]}")
+  peer_row="| sstream-mirror time / import time (median ratio) | ${med_p} | — |"
+else
+  why="sstream-mirror is not installed (Python simplestreams: Debian 12 does not package it; Ubuntu's python3-simplestreams has it)"
+  echo "   skipped: $why"
+  peer_row="| sstream-mirror time / import time | skipped: $why | — |"
+fi
+
+echo
 echo "== no-op re-run with 100 images in current"
 # Every kernel of every release on four arches, tiny files, served by the
 # same nginx: the no-op check's cost grows with the images, not the bytes.
@@ -167,4 +192,5 @@ cat <<TABLE
 | peak RSS of the import | $((peak / 1024)) MiB | ≤ 64 MiB |
 | no-op re-run ($status, $nimages images in current, median of 3) | ${noop} s | ≤ 0.1 s |
 | incremental update: bytes fetched / bytes changed | ${inc} | 1.00 |
+$peer_row
 TABLE

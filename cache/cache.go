@@ -1,7 +1,8 @@
 // Package cache is a content-addressed store of verified files: each is
 // <dir>/<sha256>, immutable and 0644, and is served by hard links to it,
 // so that its link count says whether anything still uses it. Beside them
-// are <sha256>.part, a download that the next run resumes; temporaries
+// are <sha256>.part, a download that the next run resumes (with
+// <sha256>.part.segs, how far each range of a segmented one got); temporaries
 // (disk.TempPrefix), leftovers of an interrupted run; and <sha256>.<ext>,
 // files that a user of the cache keeps about a cached file (the
 // importer's bootloader member lists), which are its business.
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +26,10 @@ import (
 	"maas-import-boot-images/internal/fault"
 )
 
-const partSuffix = ".part"
+const (
+	partSuffix  = ".part"
+	stateSuffix = ".part.segs"
+)
 
 // Dir is a cache directory.
 type Dir struct{ dir string }
@@ -63,9 +68,17 @@ func (d *Dir) OpenPart(sha string) (*disk.File, error) {
 	return disk.OpenPart(d.Path(sha + partSuffix))
 }
 
-// RemovePart drops the unfinished download of sha, so that the next
-// attempt starts from zero.
-func (d *Dir) RemovePart(sha string) { _ = os.Remove(d.Path(sha + partSuffix)) }
+// PartState is the path of the file in which a segmented download of sha
+// records how far each of its ranges got, beside its .part; the fetch
+// package owns its content.
+func (d *Dir) PartState(sha string) string { return d.Path(sha + stateSuffix) }
+
+// RemovePart drops the unfinished download of sha and its state, so that
+// the next attempt starts from zero.
+func (d *Dir) RemovePart(sha string) {
+	_ = os.Remove(d.Path(sha + partSuffix))
+	_ = os.Remove(d.PartState(sha))
+}
 
 // Put stores what r yields, which must be size bytes, under its own
 // sha256, and returns that sha256. Content the cache holds already is
@@ -96,7 +109,24 @@ func (d *Dir) Put(r io.Reader, size int64) (string, error) {
 // any number of Commits and Puts.
 func (d *Dir) Sync() error { return disk.SyncDir(d.dir) }
 
-// isWork reports whether name is an unfinished download or a temporary.
+// Bytes is the size of every regular file in the store, unfinished
+// downloads included; a store that does not exist holds nothing.
+func (d *Dir) Bytes() (int64, error) {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, disk.Wrap("reading", d.dir, err)
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n, nil
+}
+
+// isWork reports whether name is an unfinished download, its state or a
+// temporary.
 func isWork(name string) bool {
-	return strings.HasSuffix(name, partSuffix) || strings.HasPrefix(name, disk.TempPrefix)
+	return strings.HasSuffix(name, partSuffix) || strings.HasSuffix(name, stateSuffix) || strings.HasPrefix(name, disk.TempPrefix)
 }

@@ -57,14 +57,16 @@ func TestPut(t *testing.T) {
 }
 
 // TestVerify: a file whose content does not match its name is reported,
-// and removed with repair; .part files and temporaries are not hashed,
-// and <sha256>.<ext> files are left to the caller.
+// and removed with repair; .part files, their segment states and
+// temporaries are not hashed, and <sha256>.<ext> files are left to the
+// caller.
 func TestVerify(t *testing.T) {
 	d := newCache(t)
 	good, _ := d.Put(strings.NewReader("good"), 4)
 	bad := sum("other")
 	os.WriteFile(d.Path(bad), []byte("tampered"), 0o644)
 	os.WriteFile(d.Path(sum("p")+".part"), []byte("half"), 0o644)
+	os.WriteFile(d.PartState(sum("p")), []byte("{}"), 0o644)
 	os.WriteFile(d.Path(disk.TempPrefix+"x"), []byte("tmp"), 0o644)
 	os.WriteFile(d.Path(good+".members"), []byte("[]"), 0o644)
 	rep, err := d.Verify(t.Context(), false)
@@ -84,8 +86,8 @@ func TestVerify(t *testing.T) {
 }
 
 // TestRemoveUnreferenced: a file linked elsewhere stays, unless the links
-// are going away; .part files and temporaries go only with parts; a dry
-// run only lists.
+// are going away; .part files, their segment states and temporaries go
+// only with parts; a dry run only lists.
 func TestRemoveUnreferenced(t *testing.T) {
 	d := newCache(t)
 	linked, _ := d.Put(strings.NewReader("linked"), 6)
@@ -94,8 +96,9 @@ func TestRemoveUnreferenced(t *testing.T) {
 	if err := os.Link(d.Path(linked), elsewhere); err != nil {
 		t.Fatal(err)
 	}
-	part := sum("p") + ".part"
+	part, state := sum("p")+".part", sum("p")+".part.segs"
 	os.WriteFile(d.Path(part), []byte("half"), 0o644)
+	os.WriteFile(d.PartState(sum("p")), []byte("{}"), 0o644)
 
 	names, size, err := d.RemoveUnreferenced(false, true, nil)
 	if err != nil || !slices.Equal(names, []string{alone}) || size != 5 {
@@ -106,11 +109,11 @@ func TestRemoveUnreferenced(t *testing.T) {
 	if want := []string{alone, linked}; !slices.Equal(sorted(names), sorted(want)) {
 		t.Errorf("with its link going away: got %v, want %v", names, want)
 	}
-	if names := list(t, d); len(names) != 3 {
+	if names := list(t, d); len(names) != 4 {
 		t.Fatalf("a dry run removed files: %v", names)
 	}
 	names, _, err = d.RemoveUnreferenced(true, false, nil)
-	if want := []string{alone, part}; err != nil || !slices.Equal(sorted(names), sorted(want)) {
+	if want := []string{alone, part, state}; err != nil || !slices.Equal(sorted(names), sorted(want)) {
 		t.Errorf("got %v, %v; want %v", names, err, want)
 	}
 	if names := list(t, d); !slices.Equal(names, []string{linked}) {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,8 +30,7 @@ func benchServer(b *testing.B) (url string, f fetch.File) {
 		b.Fatal(err)
 	}
 	out.Close()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	b.Cleanup(srv.Close)
+	srv := streamtest.NewServer(b, dir)
 	return srv.URL + "/squashfs", fetch.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: benchFileSize, URL: srv.URL + "/squashfs", Name: "squashfs"}
 }
 
@@ -43,6 +41,21 @@ func benchServer(b *testing.B) (url string, f fetch.File) {
 func BenchmarkDownload(b *testing.B) {
 	_, f := benchServer(b)
 	c := fetch.New(fetch.Options{Timeout: 10e9, Jobs: 1, UserAgent: "bench"})
+	b.SetBytes(benchFileSize)
+	for b.Loop() {
+		if err := c.Get(context.Background(), f, cache.New(b.TempDir())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDownloadSegments is BenchmarkDownload in 4 segments. On
+// loopback one connection is not capped, so this shows what segments
+// cost where they cannot help: the re-read of the finished file, and
+// four writers instead of one.
+func BenchmarkDownloadSegments(b *testing.B) {
+	_, f := benchServer(b)
+	c := fetch.New(fetch.Options{Timeout: 10e9, Jobs: 1, Segments: 4, UserAgent: "bench"})
 	b.SetBytes(benchFileSize)
 	for b.Loop() {
 		if err := c.Get(context.Background(), f, cache.New(b.TempDir())); err != nil {

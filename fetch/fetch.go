@@ -2,7 +2,8 @@
 // into a cache.Dir, trusting the metadata rather than the server: each
 // file streams into its .part while it is hashed, never beyond its
 // declared size, resumes with Range after a broken or stalled body, and
-// is renamed into the cache only when its size and checksums match. It
+// is renamed into the cache only when its size and checksums match. A
+// large file is fetched as several ranges at once (segments.go). It
 // reads the metadata itself too (index and products files, capped). One
 // retry policy covers every request and every body (see Options.Retries).
 package fetch
@@ -47,9 +48,18 @@ type Options struct {
 	Retries int
 	// UserAgent is sent with every request; "" → DefaultUserAgent.
 	UserAgent string
-	// Jobs is how many Gets the caller runs at once, to size the pool of
-	// idle connections; 0 → 1.
+	// Jobs is how many Gets the caller runs at once; 0 → 1. The Client
+	// never has more than Jobs × Segments requests under way, nor more
+	// connections to one host.
 	Jobs int
+	// Segments is how many ranges of one file larger than
+	// SegmentThreshold are fetched at once; 1 → one stream per file, as
+	// for smaller files (a download begun in segments still resumes in
+	// them, one at a time); 0 → DefaultSegments.
+	Segments int
+	// SegmentThreshold is the size above which a file is fetched in
+	// segments; 0 → DefaultSegmentThreshold.
+	SegmentThreshold int64
 	// Progress follows each Get; nil → none.
 	Progress Progress
 	// Log receives retries and mismatches; nil → discard.
@@ -67,7 +77,8 @@ type Progress interface {
 }
 
 // FileProgress follows one download. Add may be called with a negative n
-// when a download restarts.
+// when a download restarts, and from several goroutines at once when a
+// file is fetched in segments.
 type FileProgress interface {
 	Add(n int)
 	Done(err error)
@@ -88,7 +99,11 @@ type Client struct {
 	http     *http.Client
 	opts     Options
 	policy   policy
-	received atomic.Int64 // payload bytes received, or copied from a local mirror
+	received atomic.Int64  // payload bytes received, or copied from a local mirror
+	conns    chan struct{} // one token per request under way: Jobs × Segments
+	// saveEvery is how often a segmented download records its progress
+	// (besides when a segment completes and when it stops).
+	saveEvery time.Duration
 }
 
 // New returns a Client. It uses the standard proxy variables and never
@@ -99,23 +114,36 @@ func New(opts Options) *Client {
 	}
 	opts.Retries = max(opts.Retries, 0)
 	opts.Jobs = max(opts.Jobs, 1)
+	if opts.Segments <= 0 {
+		opts.Segments = DefaultSegments
+	}
+	if opts.SegmentThreshold <= 0 {
+		opts.SegmentThreshold = DefaultSegmentThreshold
+	}
+	conns := opts.Jobs * opts.Segments
 	if opts.UserAgent == "" {
 		opts.UserAgent = DefaultUserAgent
 	}
 	opts.Log = logs.OrDiscard(opts.Log)
+	// Setting DialContext leaves HTTP/2 off: each segment has a TCP
+	// connection of its own, which is the point of segments where one
+	// connection is capped.
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   opts.Timeout,
 		ResponseHeaderTimeout: opts.Timeout,
 		DisableCompression:    true,
-		MaxIdleConnsPerHost:   opts.Jobs + 1,
+		MaxIdleConnsPerHost:   conns,
+		MaxConnsPerHost:       conns,
 		IdleConnTimeout:       90 * time.Second,
 	}
 	return &Client{
-		http:   &http.Client{Transport: transport},
-		opts:   opts,
-		policy: policy{retries: opts.Retries, waitMin: 500 * time.Millisecond, waitMax: 10 * time.Second},
+		http:      &http.Client{Transport: transport},
+		opts:      opts,
+		policy:    policy{retries: opts.Retries, waitMin: 500 * time.Millisecond, waitMax: 10 * time.Second},
+		conns:     make(chan struct{}, conns),
+		saveEvery: time.Second,
 	}
 }
 

@@ -48,6 +48,11 @@ func (c *Client) Get(ctx context.Context, f File, into *cache.Dir) error {
 }
 
 func (c *Client) getOnce(ctx context.Context, f File, into *cache.Dir, fp FileProgress) error {
+	if c.segmented(f, into) {
+		if err := c.getSegments(ctx, f, into, fp); !errors.Is(err, errNoRanges) {
+			return err
+		}
+	}
 	out, err := into.OpenPart(f.SHA256)
 	if err != nil {
 		return err
@@ -151,11 +156,18 @@ func contentRangeStart(resp *http.Response) int64 {
 	return n
 }
 
-// writer appends a download to its .part and its hasher in one pass.
+// writer puts a download into its .part and its hasher in one pass.
 type writer struct {
-	out *disk.File
-	h   *hasher
+	out sink
+	h   *hasher // nil for a segment: the whole file is hashed at the end
 	fp  FileProgress
+}
+
+// sink is where a writer puts a body: the .part (*disk.File), appended
+// to, or one segment of it (*segmentSink), written at its place.
+type sink interface {
+	Write(p []byte) (int, error)
+	Truncate(n int64) error // drop what is past n and write from there
 }
 
 // restart drops the had bytes already written, to write from zero.
@@ -212,7 +224,11 @@ func (h *hasher) reset() {
 	}
 }
 
+// Write hashes p; a nil *hasher hashes nothing.
 func (h *hasher) Write(p []byte) (int, error) {
+	if h == nil {
+		return len(p), nil
+	}
 	h.sha256.Write(p)
 	if h.sha512 != nil {
 		h.sha512.Write(p)

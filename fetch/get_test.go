@@ -5,49 +5,30 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"strconv"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"maas-import-boot-images/cache"
+	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// payload is a test file and its description.
-func payload(url string) ([]byte, File) {
-	b := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+// testSize is the size of the test file.
+const testSize = 64 << 10
+
+// serve serves a test file as /f, through hooks when given, and returns
+// its bytes and description.
+func serve(t *testing.T, hooks ...streamtest.Hook) (*streamtest.Server, []byte, File) {
+	dir := t.TempDir()
+	b := bytes.Repeat([]byte("0123456789abcdef"), testSize/16)
+	if err := os.WriteFile(filepath.Join(dir, "f"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := streamtest.NewServer(t, dir, hooks...)
 	sum := sha256.Sum256(b)
-	return b, File{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)), URL: url + "/f", Name: "f"}
-}
-
-// server answers with handle, recording each request's Range header.
-type server struct {
-	*httptest.Server
-	mu     sync.Mutex
-	ranges []string
-}
-
-func newServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) *server {
-	s := &server{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.ranges = append(s.ranges, r.Header.Get("Range"))
-		n := len(s.ranges)
-		s.mu.Unlock()
-		handle(w, r, n)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *server) requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.ranges...)
+	return srv, b, File{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)), URL: srv.URL + "/f", Name: "f"}
 }
 
 // testClient retries quickly.
@@ -57,16 +38,10 @@ func testClient(retries int) *Client {
 	return c
 }
 
-func serveFile(w http.ResponseWriter, r *http.Request, b []byte) {
-	http.ServeContent(w, r, "f", time.Time{}, bytes.NewReader(b))
-}
-
 // TestGetResumes: a .part left by an earlier run is resumed with Range,
 // and only the rest is fetched.
 func TestGetResumes(t *testing.T) {
-	var b []byte
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) { serveFile(w, r, b) })
-	b, f := payload(srv.URL)
+	srv, b, f := serve(t)
 	d := cache.New(t.TempDir())
 	os.WriteFile(d.Path(f.SHA256+".part"), b[:1000], 0o644)
 	c := testClient(0)
@@ -76,8 +51,8 @@ func TestGetResumes(t *testing.T) {
 	if !d.Has(f.SHA256, f.Size) {
 		t.Fatal("not in the cache")
 	}
-	if got := srv.requests(); len(got) != 1 || got[0] != "bytes=1000-" {
-		t.Errorf("requests with Range %q, want one from 1000", got)
+	if got := srv.Requests(); len(got) != 1 || got[0].Range != "bytes=1000-" {
+		t.Errorf("requests %+v, want one with Range bytes=1000-", got)
 	}
 	if c.Received() != f.Size-1000 {
 		t.Errorf("received %d bytes, want %d", c.Received(), f.Size-1000)
@@ -87,56 +62,29 @@ func TestGetResumes(t *testing.T) {
 // TestRetryPolicy: how many attempts each failure gets, and what it ends
 // in.
 func TestRetryPolicy(t *testing.T) {
+	// A sixth of the file per answer: never whole, always progress.
+	const sixth = testSize/6 + 1
 	tests := []struct {
 		name     string
 		retries  int
-		handle   func(w http.ResponseWriter, r *http.Request, n int, b []byte)
+		fault    streamtest.Hook
 		attempts int
 		want     func(error) bool
 	}{
-		{"500 forever", 2, func(w http.ResponseWriter, r *http.Request, n int, b []byte) { w.WriteHeader(500) },
+		{"500 forever", 2, streamtest.Status(500),
 			3, func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 500 }},
-		{"404 is not retried", 2, func(w http.ResponseWriter, r *http.Request, n int, b []byte) { http.NotFound(w, r) },
+		{"404 is not retried", 2, streamtest.Status(404),
 			1, func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 404 }},
-		{"503 twice, then the file", 2, func(w http.ResponseWriter, r *http.Request, n int, b []byte) {
-			if n <= 2 {
-				w.WriteHeader(503)
-				return
-			}
-			serveFile(w, r, b)
-		}, 3, nil},
-		{"a body that breaks before its first byte", 2, func(w http.ResponseWriter, r *http.Request, n int, b []byte) {
-			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-			w.WriteHeader(200)
-			panic(http.ErrAbortHandler)
-		}, 3, func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 0 }},
-		{"a body that breaks after new bytes every time", 0, func(w http.ResponseWriter, r *http.Request, n int, b []byte) {
-			// A sixth of the file per answer: never whole, always progress.
-			from := 0
-			if rg := r.Header.Get("Range"); rg != "" {
-				from, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
-				w.Header().Set("Content-Range", "bytes "+strconv.Itoa(from)+"-"+strconv.Itoa(len(b)-1)+"/"+strconv.Itoa(len(b)))
-				w.Header().Set("Content-Length", strconv.Itoa(len(b)-from))
-				w.WriteHeader(206)
-			} else {
-				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-				w.WriteHeader(200)
-			}
-			end := min(from+len(b)/6+1, len(b))
-			w.Write(b[from:end])
-			if end < len(b) {
-				panic(http.ErrAbortHandler)
-			}
-		}, 6, nil},
-		{"wrong bytes: fetched once more, then refused", 5, func(w http.ResponseWriter, r *http.Request, n int, b []byte) {
-			w.Write(bytes.Repeat([]byte("x"), len(b)))
-		}, 2, func(err error) bool { var e *ChecksumError; return errors.As(err, &e) && e.What == "sha256" }},
+		{"503 twice, then the file", 2, streamtest.First(2, streamtest.Status(503)), 3, nil},
+		{"a body that breaks before its first byte", 2, streamtest.CutAfter(0),
+			3, func(err error) bool { var e *Error; return errors.As(err, &e) && e.Status == 0 }},
+		{"a body that breaks after new bytes every time", 0, streamtest.CutAfter(sixth), 6, nil},
+		{"wrong bytes: fetched once more, then refused", 5, streamtest.Garbage(testSize),
+			2, func(err error) bool { var e *ChecksumError; return errors.As(err, &e) && e.What == "sha256" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var b []byte
-			srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { tt.handle(w, r, n, b) })
-			b, f := payload(srv.URL)
+			srv, _, f := serve(t, tt.fault)
 			d := cache.New(t.TempDir())
 			err := testClient(tt.retries).Get(t.Context(), f, d)
 			if tt.want == nil && err != nil {
@@ -145,7 +93,7 @@ func TestRetryPolicy(t *testing.T) {
 			if tt.want != nil && !tt.want(err) {
 				t.Fatalf("got %v (%T)", err, err)
 			}
-			if got := len(srv.requests()); got != tt.attempts {
+			if got := len(srv.Requests()); got != tt.attempts {
 				t.Errorf("%d requests, want %d", got, tt.attempts)
 			}
 			if tt.want == nil && !d.Has(f.SHA256, f.Size) {
@@ -157,14 +105,7 @@ func TestRetryPolicy(t *testing.T) {
 
 // TestMetadataCap: a metadata file over the cap is refused at once.
 func TestMetadataCap(t *testing.T) {
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
-		chunk := make([]byte, 1<<20)
-		for range MaxMetadata>>20 + 2 {
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-		}
-	})
+	srv := streamtest.NewServer(t, t.TempDir(), streamtest.Garbage(MaxMetadata+2<<20))
 	// A long stall timeout: reading 64 MiB under -race is slow.
 	c := New(Options{Timeout: 10 * time.Second, Retries: 3})
 	_, err := c.Metadata(t.Context(), srv.URL+"/index.json")
@@ -172,7 +113,7 @@ func TestMetadataCap(t *testing.T) {
 	if !errors.As(err, &e) || !strings.Contains(err.Error(), "larger than 64 MiB") {
 		t.Fatalf("got %v, want an *Error about the size", err)
 	}
-	if n := len(srv.requests()); n != 1 {
+	if n := len(srv.Requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
 }

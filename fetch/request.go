@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,27 +18,47 @@ import (
 // nothing arrives for the timeout. counter, when not nil, counts what the
 // body brings.
 func (c *Client) request(ctx context.Context, rawURL string, offset int64, counter *atomic.Int64) (*http.Response, error) {
+	return c.requestRange(ctx, rawURL, offset, -1, counter)
+}
+
+// requestRange is request for the bytes from offset to last (inclusive;
+// -1: to the end). It waits for one of the Client's Jobs × Segments
+// tokens, which closing the body gives back; ctx's error if ctx is done
+// first.
+func (c *Client) requestRange(ctx context.Context, rawURL string, offset, last int64, counter *atomic.Int64) (*http.Response, error) {
+	select {
+	case c.conns <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	release := sync.OnceFunc(func() { <-c.conns })
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		cancel()
+		release()
 		return nil, &Error{URL: Redact(rawURL), Err: err}
 	}
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	req.Header.Set("Accept-Encoding", "identity")
-	if offset > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	if offset > 0 || last >= 0 {
+		rng := "bytes=" + strconv.FormatInt(offset, 10) + "-"
+		if last >= 0 {
+			rng += strconv.FormatInt(last, 10)
+		}
+		req.Header.Set("Range", rng)
 	}
-	c.opts.Log.Debug("GET", "url", Redact(rawURL), "from", offset)
+	c.opts.Log.Debug("GET", "url", Redact(rawURL), "from", offset, "to", last)
 	resp, err := c.http.Do(req)
 	if err := c.policy.classify(ctx, rawURL, resp, err); err != nil {
 		if resp != nil {
 			resp.Body.Close()
 		}
 		cancel()
+		release()
 		return nil, err
 	}
-	sr := &stallReader{r: resp.Body, cancel: cancel, timeout: c.opts.Timeout, counter: counter}
+	sr := &stallReader{r: resp.Body, cancel: cancel, timeout: c.opts.Timeout, counter: counter, release: release}
 	if lim := c.opts.Limiter; lim != nil {
 		sr.chunk = lim.Burst()
 		sr.wait = func(n int) error { return waitFor(ctx, lim, n) }
@@ -73,6 +94,7 @@ type stallReader struct {
 	stalled atomic.Bool
 	chunk   int               // 0: no cap
 	wait    func(n int) error // waits for the rate cap to let n bytes through
+	release func()            // gives the Client's token back
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
@@ -105,5 +127,6 @@ func (s *stallReader) Close() error {
 	s.timer.Stop()
 	err := s.r.Close()
 	s.cancel()
+	s.release()
 	return err
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,12 +46,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var which atomic.Int32
-	handlers := [2]http.Handler{http.FileServer(http.Dir(dirs[0])), http.FileServer(http.Dir(dirs[1]))}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers[which.Load()].ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := streamtest.NewServer(t, dirs[0])
 	storage := t.TempDir()
 	src := simplestreams.BootSource{URL: srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: []simplestreams.Selection{{}}}
 
@@ -65,7 +57,7 @@ func TestCrashSafety(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	var killedMidway, absent int
 	for trial := range trials {
-		which.Store(int32(trial % 2)) // alternate streams: every trial has work to do
+		srv.Serve(dirs[trial%2]) // alternate streams: every trial has work to do
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), "CRASH_CHILD_URL="+srv.URL+"/", "CRASH_CHILD_STORAGE="+storage)
 		if err := cmd.Start(); err != nil {

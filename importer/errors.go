@@ -2,16 +2,16 @@ package importer
 
 import (
 	"errors"
-	"fmt"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/lock"
 	"maas-import-boot-images/keyring"
 )
 
 var (
 	// ErrLocked: another run holds the lock on the storage (exit 7).
-	ErrLocked = errors.New("another import holds the lock")
+	ErrLocked = lock.ErrLocked
 	// ErrStorage: a local storage failure: permission, I/O, no space
 	// (exit 8). Every error of a local write step wraps it.
 	ErrStorage = disk.ErrStorage
@@ -38,16 +38,7 @@ type (
 
 // SpaceError: the storage has too little free space for the files to
 // download (exit 8). Nothing was downloaded.
-type SpaceError struct {
-	Path       string
-	Need, Free int64
-}
-
-func (e *SpaceError) Error() string {
-	return fmt.Sprintf("not enough free space in %s: need %d bytes, %d free", e.Path, e.Need, e.Free)
-}
-
-func (e *SpaceError) Unwrap() error { return ErrStorage }
+type SpaceError = disk.SpaceError
 
 // redactString drops a URL's user information, for logs and errors.
 var redactString = fetch.Redact

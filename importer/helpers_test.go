@@ -5,13 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,46 +15,20 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// mirror is an httptest server that serves a streamtest tree and can
-// inject faults.
+// mirror serves a streamtest tree that tests rewrite in place, through a
+// fault hook when one is set.
 type mirror struct {
-	t      *testing.T
-	dir    string
-	srv    *httptest.Server
-	tree   *streamtest.Tree
-	served atomic.Int64 // payload bytes written to clients
-
-	mu       sync.Mutex
-	requests []string // paths of payload requests, with " range" when ranged
-	fault    func(w http.ResponseWriter, r *http.Request) bool
+	t    *testing.T
+	dir  string
+	srv  *streamtest.Server
+	tree *streamtest.Tree
 }
 
 func newMirror(t *testing.T, spec streamtest.Spec) *mirror {
 	t.Helper()
 	m := &mirror{t: t, dir: t.TempDir()}
 	m.write(spec)
-	files := http.FileServer(http.Dir(m.dir))
-	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		payload := !strings.HasPrefix(r.URL.Path, "/streams/")
-		m.mu.Lock()
-		fault := m.fault
-		if payload {
-			entry := r.URL.Path
-			if r.Header.Get("Range") != "" {
-				entry += " range"
-			}
-			m.requests = append(m.requests, entry)
-		}
-		m.mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
-		}
-		if payload {
-			w = &countingWriter{ResponseWriter: w, n: &m.served}
-		}
-		files.ServeHTTP(w, r)
-	}))
-	t.Cleanup(m.srv.Close)
+	m.srv = streamtest.NewServer(t, m.dir)
 	return m
 }
 
@@ -72,23 +42,37 @@ func (m *mirror) write(spec streamtest.Spec) {
 	m.tree = tree
 }
 
-func (m *mirror) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
-	m.mu.Lock()
-	m.fault = f
-	m.mu.Unlock()
+func (m *mirror) setFault(h streamtest.Hook) { m.srv.SetHook(h) }
+
+// payloadRequests lists the paths of payload requests, with " range" when
+// ranged.
+func (m *mirror) payloadRequests() []string {
+	var paths []string
+	for _, r := range m.srv.Requests() {
+		if !streamtest.IsPayload(r.Path) {
+			continue
+		}
+		if r.Range != "" {
+			r.Path += " range"
+		}
+		paths = append(paths, r.Path)
+	}
+	return paths
 }
 
-func (m *mirror) payloadRequests() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]string(nil), m.requests...)
+// served returns the payload bytes written to clients.
+func (m *mirror) served() int64 {
+	var n int64
+	for _, r := range m.srv.Requests() {
+		if streamtest.IsPayload(r.Path) {
+			n += r.Bytes
+		}
+	}
+	return n
 }
 
 func (m *mirror) resetRequests() {
-	m.mu.Lock()
-	m.requests = nil
-	m.mu.Unlock()
-	m.served.Store(0)
+	m.srv.Reset()
 }
 
 func (m *mirror) source(sels ...simplestreams.Selection) simplestreams.BootSource {
@@ -96,17 +80,6 @@ func (m *mirror) source(sels ...simplestreams.Selection) simplestreams.BootSourc
 		sels = []simplestreams.Selection{{}}
 	}
 	return simplestreams.BootSource{URL: m.srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()), Selections: sels}
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 func testOptions(storage string) Options {
@@ -148,8 +121,9 @@ func treeState(t *testing.T, storage string) string {
 		rel, _ := filepath.Rel(storage, p)
 		if strings.HasPrefix(rel, "cache"+string(filepath.Separator)) {
 			// A failed run may leave verified downloads and .part files
-			// for the next run to reuse; nothing else.
-			name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(rel), ".part"), ".members")
+			// (with their segment states) for the next run to reuse;
+			// nothing else.
+			name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(filepath.Base(rel), ".segs"), ".part"), ".members")
 			if len(name) != 64 {
 				b.WriteString("stray " + rel + "\n")
 			}

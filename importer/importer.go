@@ -5,8 +5,6 @@ package importer
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,13 +12,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/internal/summary"
+	"maas-import-boot-images/metadata"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -28,6 +26,8 @@ import (
 type Options struct {
 	Storage            string        // the boot-resources directory
 	Jobs               int           // downloads at once; 0 → 4
+	Segments           int           // ranges of one large file fetched at once; 0 → fetch.DefaultSegments, 1 → one stream
+	SegmentThreshold   int64         // files larger than this are fetched in segments; 0 → fetch.DefaultSegmentThreshold
 	Keep               int           // old snapshots kept besides current
 	DryRun             bool          // select and plan; write nothing at all (no lock either)
 	Wait               bool          // wait for the lock instead of ErrLocked
@@ -44,14 +44,10 @@ type Options struct {
 // DefaultJobs is how many files an import downloads at once by default.
 const DefaultJobs = 4
 
-// Progress receives download progress (fetch.Progress). One that also
-// has a method Plan(files int, bytes int64) is told, once before the
-// downloads start, how many files and bytes they are, so that it can show
-// the whole run.
+// Progress receives download progress (fetch.Progress). One that is also
+// a fetch.Planner is told, once before the downloads start, how many files
+// and bytes they are, so that it can show the whole run.
 type Progress = fetch.Progress
-
-// planner is a Progress that wants to know the whole run.
-type planner interface{ Plan(files int, bytes int64) }
 
 // FileProgress follows one download (fetch.FileProgress).
 type FileProgress = fetch.FileProgress
@@ -79,47 +75,13 @@ type Result struct {
 }
 
 // Seconds is a duration written as fractional seconds in JSON.
-type Seconds time.Duration
-
-// Seconds returns the duration in seconds.
-func (s Seconds) Seconds() float64 { return time.Duration(s).Seconds() }
-
-// MarshalJSON writes the duration in seconds.
-func (s Seconds) MarshalJSON() ([]byte, error) {
-	return []byte(fmt.Sprintf("%.3f", time.Duration(s).Seconds())), nil
-}
-
-// UnmarshalJSON reads fractional seconds.
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*s = Seconds(f * float64(time.Second))
-	return nil
-}
+type Seconds = summary.Seconds
 
 // Counts counts distinct files (by sha256) or their bytes.
-type Counts struct {
-	Total      int64 `json:"total"`
-	Downloaded int64 `json:"downloaded"`
-	Reused     int64 `json:"reused"`
-}
+type Counts = summary.Counts
 
 // ImageInfo describes one image of a run.
-type ImageInfo struct {
-	OS          string `json:"os"`
-	Arch        string `json:"arch"`
-	Subarch     string `json:"subarch"`
-	Release     string `json:"release"`
-	Label       string `json:"label"`
-	ContentID   string `json:"content_id"`
-	ProductName string `json:"product_name"`
-	VersionName string `json:"version_name"`
-	// Bootloader is true for a bootloader product (then Release is its
-	// bootloader-type, as in maas.meta).
-	Bootloader bool `json:"-"`
-}
+type ImageInfo = summary.Image
 
 // defaults fills in the importer's own defaults; the HTTP ones are the
 // fetch package's.
@@ -133,11 +95,9 @@ func (o *Options) defaults() {
 // newClient is the HTTP client of a run.
 func newClient(opts Options) *fetch.Client {
 	return fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
-		Jobs: opts.Jobs, Progress: opts.Progress, Log: opts.Log, Limiter: opts.Limiter})
+		Jobs: opts.Jobs, Segments: opts.Segments, SegmentThreshold: opts.SegmentThreshold, Progress: opts.Progress, Log: opts.Log,
+		Limiter: opts.Limiter})
 }
-
-// statfs is unix.Statfs; tests replace it to simulate a full disk.
-var statfs = unix.Statfs
 
 // Resolve returns the boot sources of a run. Run calls it once, after it
 // holds the storage lock, so that a backend that asks another machine (the
@@ -178,17 +138,26 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (res *Result, err e
 				Duration: Seconds(time.Since(start))}
 		}
 	}()
-	images, bls, locs, err := loadImages(ctx, f, sources, opts)
+	streams, err := metadata.ReadAll(ctx, f, sources, metadata.Options{InsecureSkipVerify: opts.InsecureSkipVerify, Log: opts.Log})
 	if err != nil {
 		return nil, err
+	}
+	images, bls, err := metadata.Select(streams, opts.NoBootloaders, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	locs := make([]simplestreams.Location, len(streams))
+	for i, s := range streams {
+		locs[i] = s.Location
 	}
 	all := append(append([]simplestreams.BootImage(nil), images...), bls...)
 	files, err := planFiles(all, locs)
 	if err != nil {
 		return nil, err
 	}
-	res = &Result{Storage: opts.Storage, Images: imageInfos(all)}
-	missing := st.missing(files, res)
+	res = &Result{Storage: opts.Storage, Images: summary.Images(all)}
+	missing, nfiles, nbytes := fetch.Missing(st.cache(), files)
+	res.Files, res.Bytes = nfiles, nbytes
 	done := func(status string) (*Result, error) {
 		res.Status = status
 		res.Duration = Seconds(time.Since(start))
@@ -246,25 +215,6 @@ func (st storage) upToDate(ctx context.Context, missing []fetch.File, images, bl
 	return snap, t, same, nil
 }
 
-// missing counts the files of a run into res, and returns those that the
-// cache lacks.
-func (st storage) missing(files []fetch.File, res *Result) []fetch.File {
-	c := st.cache()
-	var missing []fetch.File
-	for _, fl := range files {
-		res.Files.Total++
-		res.Bytes.Total += fl.Size
-		if !c.Has(fl.SHA256, fl.Size) {
-			missing = append(missing, fl)
-			res.Files.Downloaded++
-			res.Bytes.Downloaded += fl.Size
-		}
-	}
-	res.Files.Reused = res.Files.Total - res.Files.Downloaded
-	res.Bytes.Reused = res.Bytes.Total - res.Bytes.Downloaded
-	return missing
-}
-
 // build downloads the missing files into the cache, unpacks the
 // bootloaders, and publishes the snapshot of the images and bootloaders.
 func (st storage) build(ctx context.Context, f *fetch.Client, missing []fetch.File, images, bls []simplestreams.BootImage, meta []byte, opts Options) (string, error) {
@@ -274,7 +224,7 @@ func (st storage) build(ctx context.Context, f *fetch.Client, missing []fetch.Fi
 	if err := st.mkdirs(); err != nil {
 		return "", err
 	}
-	if err := downloadAll(ctx, f, st, missing, opts); err != nil {
+	if err := f.GetAll(ctx, missing, st.cache(), opts.Jobs); err != nil {
 		return "", err
 	}
 	members, _, err := st.bootloaderMembers(ctx, bls, true)
@@ -315,15 +265,6 @@ func logWarnings(log *slog.Logger, t *tree) {
 	}
 }
 
-func imageInfos(images []simplestreams.BootImage) []ImageInfo {
-	out := make([]ImageInfo, 0, len(images))
-	for _, im := range images {
-		out = append(out, ImageInfo{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release, Label: im.Label,
-			ContentID: im.ContentID, ProductName: im.ProductName, VersionName: im.VersionName, Bootloader: im.Bootloader != ""})
-	}
-	return out
-}
-
 // fileLabel names a file for people: the image (or bootloader) that
 // needs it and its base name, as in "noble/amd64/ga-24.04 squashfs" or
 // "bootloader/uefi/amd64 shim-signed.tar.xz".
@@ -356,33 +297,4 @@ func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) 
 		}
 	}
 	return files, nil
-}
-
-func downloadAll(ctx context.Context, f *fetch.Client, st storage, missing []fetch.File, opts Options) error {
-	if p, ok := opts.Progress.(planner); ok && len(missing) > 0 {
-		var bytes int64
-		for _, fl := range missing {
-			bytes += fl.Size
-		}
-		p.Plan(len(missing), bytes)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Jobs)
-	for _, fl := range missing {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			opts.Log.Debug("downloading", "url", redactString(fl.URL), "size", fl.Size)
-			return f.Get(gctx, fl, st.cache())
-		})
-	}
-	err := g.Wait()
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("import interrupted: %w", ctx.Err())
-	}
-	if err != nil && errors.Is(err, context.Canceled) {
-		return fmt.Errorf("import interrupted: %w", err)
-	}
-	return err
 }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
 )
@@ -139,7 +139,7 @@ func TestUnchangedAndUpdate(t *testing.T) {
 			wantBytes += f.Size
 		}
 	}
-	if got := m.served.Load(); got != wantBytes || third.Bytes.Downloaded != wantBytes {
+	if got := m.served(); got != wantBytes || third.Bytes.Downloaded != wantBytes {
 		t.Errorf("update: served %d bytes, result says %d, want %d (only the new version's files)", got, third.Bytes.Downloaded, wantBytes)
 	}
 	reqs := m.payloadRequests()
@@ -195,99 +195,62 @@ func TestDryRunWritesNothing(t *testing.T) {
 // TestFaults: transient faults end in a good import, persistent ones in
 // the right error with current untouched.
 func TestFaults(t *testing.T) {
-	type faultFunc = func(w http.ResponseWriter, r *http.Request) bool
 	// What the fault handlers saw, for the checks; local, so that a run
 	// with -count=N starts each time from nothing.
 	var (
 		retriedEarly    atomic.Value
 		abortedByClient atomic.Int32
 	)
-	onceFor := func(f faultFunc) faultFunc {
-		var mu sync.Mutex
-		hit := map[string]bool{}
-		return func(w http.ResponseWriter, r *http.Request) bool {
-			mu.Lock()
-			first := !strings.HasPrefix(r.URL.Path, "/streams/") && !hit[r.URL.Path]
-			hit[r.URL.Path] = true
-			mu.Unlock()
-			if !first {
-				return false
-			}
-			return f(w, r)
-		}
-	}
-	cut := func(w http.ResponseWriter, r *http.Request) bool {
-		// send half the file, then break the connection
-		b, _ := os.ReadFile(filepath.Join(currentMirror.dir, filepath.FromSlash(r.URL.Path)))
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-		w.WriteHeader(200)
-		w.Write(b[:len(b)/2])
-		panic(http.ErrAbortHandler)
-	}
+	once := func(h streamtest.Hook) streamtest.Hook { return streamtest.Payloads(streamtest.Once(h)) }
 	tests := []struct {
 		name    string
-		fault   faultFunc
+		fault   streamtest.Hook
 		wantErr func(error) bool
 		check   func(t *testing.T, m *mirror, logs string)
 	}{
-		{"5xx then success", onceFor(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(503); return true }), nil, nil},
-		{"429 with Retry-After", func() faultFunc {
+		{"5xx then success", once(streamtest.Status(503)), nil, nil},
+		{"429 with Retry-After", func() streamtest.Hook {
 			var mu sync.Mutex
 			refused := map[string]time.Time{}
-			return func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasPrefix(r.URL.Path, "/streams/") {
-					return false
-				}
+			return streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 				mu.Lock()
-				defer mu.Unlock()
-				if at, ok := refused[r.URL.Path]; ok {
-					// The retry must honour the Retry-After of 1 s.
-					if waited := time.Since(at); waited < 900*time.Millisecond {
-						retriedEarly.Store(r.URL.Path + " after " + waited.String())
-					}
-					return false
+				at, ok := refused[r.URL.Path]
+				if !ok {
+					refused[r.URL.Path] = time.Now()
 				}
-				refused[r.URL.Path] = time.Now()
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(429)
-				return true
-			}
+				mu.Unlock()
+				if !ok {
+					streamtest.Status(429, "Retry-After", "1")(w, r, next)
+					return
+				}
+				// The retry must honour the Retry-After of 1 s.
+				if waited := time.Since(at); waited < 900*time.Millisecond {
+					retriedEarly.Store(r.URL.Path + " after " + waited.String())
+				}
+				next.ServeHTTP(w, r)
+			})
 		}(), nil, func(t *testing.T, m *mirror, logs string) {
 			if v := retriedEarly.Load(); v != nil {
 				t.Errorf("retried before Retry-After: %v", v)
 			}
 		}},
-		{"body cut mid-way, resumed", onceFor(cut), nil, func(t *testing.T, m *mirror, logs string) {
+		{"body cut mid-way, resumed", once(streamtest.CutAt(0.5)), nil, func(t *testing.T, m *mirror, logs string) {
 			if !slices.ContainsFunc(m.payloadRequests(), func(s string) bool { return strings.HasSuffix(s, " range") }) {
 				t.Errorf("no Range request after a cut body: %v", m.payloadRequests())
 			}
 		}},
-		{"Range ignored", func() faultFunc {
-			c := onceFor(cut)
-			return func(w http.ResponseWriter, r *http.Request) bool {
-				r.Header.Del("Range")
-				return c(w, r)
-			}
-		}(), nil, func(t *testing.T, m *mirror, logs string) {
+		{"Range ignored", streamtest.Chain(streamtest.IgnoreRange, once(streamtest.CutAt(0.5))), nil, func(t *testing.T, m *mirror, logs string) {
 			// Restarted from zero at once, not rescued by the refetch
 			// after a checksum mismatch.
 			if !strings.Contains(logs, "server ignored Range; restarting") {
 				t.Errorf("the restart after an ignored Range was not taken:\n%s", logs)
 			}
 		}},
-		{"stall", onceFor(func(w http.ResponseWriter, r *http.Request) bool {
-			// the first bytes of the file, then silence
-			b, _ := os.ReadFile(filepath.Join(currentMirror.dir, filepath.FromSlash(r.URL.Path)))
-			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-			w.WriteHeader(200)
-			w.Write(b[:min(10, len(b))])
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				abortedByClient.Add(1)
-			case <-time.After(10 * time.Second):
-			}
-			return true
+		{"stall", once(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+			// the first bytes of the file, then silence until the
+			// client gives up
+			streamtest.Stall(10)(w, r, next)
+			abortedByClient.Add(1)
 		}), nil, func(t *testing.T, m *mirror, logs string) {
 			// The client gave up on the silent body after --timeout; the
 			// server did not have to end it.
@@ -300,41 +263,18 @@ func TestFaults(t *testing.T) {
 				t.Error("no stalled download was aborted by the client")
 			}
 		}},
-		{"wrong bytes", func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.HasSuffix(r.URL.Path, "/squashfs") {
-				return false
-			}
-			w.WriteHeader(200)
-			w.Write(make([]byte, 200_000))
-			return true
-		}, func(err error) bool { var c *ChecksumError; return errors.As(err, &c) && c.What == "sha256" }, nil},
-		{"too many bytes", func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.HasSuffix(r.URL.Path, "/squashfs") {
-				return false
-			}
-			w.WriteHeader(200)
-			w.Write(make([]byte, 300_000))
-			return true
-		}, func(err error) bool { var c *ChecksumError; return errors.As(err, &c) && c.What == "size" }, nil},
-		{"404", func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.HasSuffix(r.URL.Path, "/boot-initrd") {
-				return false
-			}
-			http.NotFound(w, r)
-			return true
-		}, func(err error) bool { var f *FetchError; return errors.As(err, &f) && f.Status == 404 }, nil},
-		{"500 forever", func(w http.ResponseWriter, r *http.Request) bool {
-			if !strings.HasSuffix(r.URL.Path, "/boot-kernel") {
-				return false
-			}
-			w.WriteHeader(500)
-			return true
-		}, func(err error) bool { var f *FetchError; return errors.As(err, &f) }, nil},
+		{"wrong bytes", streamtest.Suffix("/squashfs", streamtest.Garbage(200_000)),
+			func(err error) bool { var c *ChecksumError; return errors.As(err, &c) && c.What == "sha256" }, nil},
+		{"too many bytes", streamtest.Suffix("/squashfs", streamtest.Garbage(300_000)),
+			func(err error) bool { var c *ChecksumError; return errors.As(err, &c) && c.What == "size" }, nil},
+		{"404", streamtest.Suffix("/boot-initrd", streamtest.Status(404)),
+			func(err error) bool { var f *FetchError; return errors.As(err, &f) && f.Status == 404 }, nil},
+		{"500 forever", streamtest.Suffix("/boot-kernel", streamtest.Status(500)),
+			func(err error) bool { var f *FetchError; return errors.As(err, &f) }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMirror(t, maasSpec("20250101"))
-			currentMirror = m
 			storage := t.TempDir()
 			src := []simplestreams.BootSource{m.source(simplestreams.Selection{Release: "noble", Subarches: []string{"generic"}})}
 			// a good tree first, then a new version under faults
@@ -374,8 +314,6 @@ func TestFaults(t *testing.T) {
 		})
 	}
 }
-
-var currentMirror *mirror
 
 // syncBuffer is a bytes.Buffer that concurrent loggers may write.
 type syncBuffer struct {
@@ -472,12 +410,10 @@ func TestLock(t *testing.T) {
 func TestNoSpace(t *testing.T) {
 	m := newMirror(t, maasSpec("20250101"))
 	storage := t.TempDir()
-	old := statfs
-	statfs = func(path string, st *unix.Statfs_t) error {
+	defer disk.SetStatfsForTest(func(path string, st *unix.Statfs_t) error {
 		st.Bsize, st.Bavail = 4096, 10
 		return nil
-	}
-	defer func() { statfs = old }()
+	})()
 	_, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage))
 	var se *SpaceError
 	if !errors.As(err, &se) || !errors.Is(err, ErrStorage) || se.Free != 40960 || se.Need <= se.Free {
@@ -552,14 +488,10 @@ func TestCancel(t *testing.T) {
 	before := treeState(t, storage)
 	m.write(maasSpec("20250101", "20250202"))
 	ctx, cancel := context.WithCancel(context.Background())
-	m.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if strings.HasPrefix(r.URL.Path, "/streams/") {
-			return false
-		}
+	m.setFault(streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		cancel()
 		<-r.Context().Done()
-		return true
-	})
+	}))
 	start := time.Now()
 	_, err := Run(ctx, given(src), testOptions(storage))
 	if !errors.Is(err, context.Canceled) {

@@ -97,14 +97,7 @@ func DiskUsage(storageDir string) (Usage, error) {
 			return u, disk.Wrap("reading", s.path(snap), err)
 		}
 	}
-	entries, err := os.ReadDir(s.cache().Root())
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return u, disk.Wrap("reading", s.cache().Root(), err)
-	}
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			u.Cache += fi.Size()
-		}
-	}
-	return u, nil
+	var err error
+	u.Cache, err = s.cache().Bytes()
+	return u, err
 }

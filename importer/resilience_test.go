@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
@@ -25,66 +25,39 @@ import (
 // TestTransientFaults: each fault happens once per file, and the import
 // still ends well.
 func TestTransientFaults(t *testing.T) {
-	other := httptest.NewServer(http.NotFoundHandler())
-	defer other.Close()
-	tests := map[string]func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool{
-		"slow drip": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
-			return func(w http.ResponseWriter, r *http.Request) bool {
-				if !strings.HasSuffix(r.URL.Path, "/boot-kernel") {
-					return false
-				}
-				b, _ := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(r.URL.Path)))
-				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-				// 8 pieces 100 ms apart: each gap well under the 400 ms
-				// timeout, the whole well over it.
-				for i := 0; i < len(b); i += len(b) / 8 {
-					end := min(i+len(b)/8, len(b))
-					w.Write(b[i:end])
-					w.(http.Flusher).Flush()
-					time.Sleep(100 * time.Millisecond)
-				}
-				return true
-			}
+	tests := map[string]func(m *mirror) streamtest.Hook{
+		"slow drip": func(m *mirror) streamtest.Hook {
+			// The 10 000 bytes of a kernel (maasSpec) in 8 pieces 100 ms
+			// apart: each gap well under the 400 ms timeout, the whole
+			// well over it.
+			return streamtest.Suffix("/boot-kernel", streamtest.Drip(10_000/8, 100*time.Millisecond))
 		},
-		"Content-Length larger than the body": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
-			once := map[string]bool{}
-			return func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasPrefix(r.URL.Path, "/streams/") || once[r.URL.Path] || r.Header.Get("Range") != "" {
-					return false
-				}
-				once[r.URL.Path] = true
+		"Content-Length larger than the body": func(m *mirror) streamtest.Hook {
+			return streamtest.Payloads(streamtest.Once(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 				b, _ := os.ReadFile(filepath.Join(m.dir, filepath.FromSlash(r.URL.Path)))
 				w.Header().Set("Content-Length", strconv.Itoa(len(b)+1000))
 				w.Write(b[:len(b)/3])
 				panic(http.ErrAbortHandler)
-			}
+			}))
 		},
-		"redirect to another host": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
-			return func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasPrefix(r.URL.Path, "/streams/") || r.URL.Query().Get("via") != "" {
-					return false
+		"redirect to another host": func(m *mirror) streamtest.Hook {
+			return streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+				if r.URL.Query().Get("via") != "" {
+					next.ServeHTTP(w, r)
+					return
 				}
 				// A CDN-like redirect: the same files under another name.
 				http.Redirect(w, r, strings.Replace(m.srv.URL, "127.0.0.1", "localhost", 1)+r.URL.Path+"?via=redirect", http.StatusFound)
-				return true
-			}
+			})
 		},
-		"5xx burst": func(m *mirror) func(w http.ResponseWriter, r *http.Request) bool {
-			n := 0
-			return func(w http.ResponseWriter, r *http.Request) bool {
-				if strings.HasPrefix(r.URL.Path, "/streams/") || n >= 3 {
-					return false
-				}
-				n++
-				w.WriteHeader(502)
-				return true
-			}
+		"5xx burst": func(m *mirror) streamtest.Hook {
+			return streamtest.Payloads(streamtest.First(3, streamtest.Status(502)))
 		},
 	}
 	for name, fault := range tests {
 		t.Run(name, func(t *testing.T) {
 			m := newMirror(t, maasSpec("20250101"))
-			m.setFault(serialize(fault(m)))
+			m.setFault(fault(m))
 			opts := testOptions(t.TempDir())
 			opts.Retries = 8
 			opts.Jobs = 1
@@ -112,17 +85,6 @@ func TestTransientFaults(t *testing.T) {
 	}
 }
 
-// serialize runs a fault function under a lock: the handlers run
-// concurrently.
-func serialize(f func(w http.ResponseWriter, r *http.Request) bool) func(w http.ResponseWriter, r *http.Request) bool {
-	ch := make(chan struct{}, 1)
-	return func(w http.ResponseWriter, r *http.Request) bool {
-		ch <- struct{}{}
-		defer func() { <-ch }()
-		return f(w, r)
-	}
-}
-
 func TestHostileStreams(t *testing.T) {
 	tests := map[string]struct {
 		mutate func(t *testing.T, m *mirror)
@@ -136,18 +98,7 @@ func TestHostileStreams(t *testing.T) {
 			os.WriteFile(idx, streamtest.ClearSign(body), 0o644)
 		}, simplestreams.ErrInvalid},
 		"endless metadata": {func(t *testing.T, m *mirror) {
-			m.setFault(func(w http.ResponseWriter, r *http.Request) bool {
-				if !strings.HasSuffix(r.URL.Path, "download.sjson") {
-					return false
-				}
-				chunk := make([]byte, 1<<20)
-				for i := 0; i < 80; i++ {
-					if _, err := w.Write(chunk); err != nil {
-						break
-					}
-				}
-				return true
-			})
+			m.setFault(streamtest.Suffix("download.sjson", streamtest.Garbage(80<<20)))
 		}, nil},
 		"invalid UTF-8 in a signed products file": {func(t *testing.T, m *mirror) {
 			p := filepath.Join(m.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
@@ -309,9 +260,7 @@ func TestRealENOSPC(t *testing.T) {
 	mustRun(t, small, testOptions(storage))
 	before := treeState(t, storage)
 	// Lie about the free space so that the downloads start and hit ENOSPC.
-	old := statfs
-	statfs = func(path string, st *unix.Statfs_t) error { st.Bsize, st.Bavail = 4096, 1<<30; return nil }
-	defer func() { statfs = old }()
+	defer disk.SetStatfsForTest(func(path string, st *unix.Statfs_t) error { st.Bsize, st.Bavail = 4096, 1<<30; return nil })()
 	big := streamtest.MAAS(streamtest.Options{Releases: []string{"jammy", "noble"}, Signed: true, KernelSize: 300_000, InitrdSize: 600_000, SquashfsSize: 900_000})
 	m.write(big)
 	_, err := run(t, []simplestreams.BootSource{m.source()}, testOptions(storage))

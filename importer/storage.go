@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
@@ -45,25 +43,7 @@ func (s storage) checkSpace(missing []fetch.File) error {
 	for _, fl := range missing {
 		need += fl.Size
 	}
-	if need == 0 {
-		return nil
-	}
-	dir := string(s)
-	for {
-		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
-			break
-		}
-		dir = filepath.Dir(dir)
-	}
-	var st unix.Statfs_t
-	if err := statfs(dir, &st); err != nil {
-		return disk.Wrap("checking free space of", dir, err)
-	}
-	free := int64(st.Bavail) * int64(st.Bsize)
-	if free < need {
-		return &SpaceError{Path: string(s), Need: need, Free: free}
-	}
-	return nil
+	return disk.CheckSpace(string(s), need)
 }
 
 // currentSnapshot returns the snapshot current points at, or "".

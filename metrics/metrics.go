@@ -6,6 +6,7 @@ package metrics
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,10 @@ type Run struct {
 	// CurrentBytes is what the served tree holds, CacheBytes what the
 	// cache holds.
 	CurrentBytes, CacheBytes int64
+	// Carry says that Images and CurrentBytes are not known (a mirror
+	// run that failed left the published mirror as it was): they are
+	// carried over from the previous file's values for the same storage.
+	Carry bool
 }
 
 // Image is one image the storage serves.
@@ -41,11 +46,16 @@ type Image struct {
 // is r.End when r succeeded; otherwise it is carried over from the
 // previous file's value for the same storage, or 0 when there is none.
 func Write(file string, r Run) error {
+	prev := previous(file, r.Storage)
 	lastSuccess := float64(0)
 	if r.ExitCode == 0 {
 		lastSuccess = seconds(r.End)
-	} else if v, ok := previousSuccess(file, r.Storage); ok {
+	} else if v, ok := prev.value("last_success_timestamp_seconds"); ok {
 		lastSuccess = v
+	}
+	if r.Carry {
+		r.Images = prev.images()
+		r.CurrentBytes = int64(prev.valueOr0("current_bytes"))
 	}
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string, v float64) {
@@ -81,30 +91,71 @@ func Write(file string, r Run) error {
 
 func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
-// previousSuccess reads the last success time for storage from the file
-// as it is: false when there is no file, it does not parse, or it has no
-// such value.
-func previousSuccess(file, storage string) (float64, bool) {
+// previousFile is what the previous file said about one storage: its
+// metrics by name without the namespace, each with the labels besides
+// storage.
+type previousFile map[string][]previousMetric
+
+type previousMetric struct {
+	labels map[string]string
+	value  float64
+}
+
+// previous reads file as it is for storage; empty when there is no file
+// or it does not parse.
+func previous(file, storage string) previousFile {
+	out := previousFile{}
 	f, err := os.Open(file)
 	if err != nil {
-		return 0, false
+		return out
 	}
 	defer f.Close()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(f)
 	if err != nil {
-		return 0, false
+		return out
 	}
-	fam := families[Namespace+"_last_success_timestamp_seconds"]
-	if fam == nil {
-		return 0, false
-	}
-	for _, m := range fam.GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "storage" && l.GetValue() == storage && m.GetGauge() != nil {
-				return m.GetGauge().GetValue(), true
+	for name, fam := range families {
+		name, ok := strings.CutPrefix(name, Namespace+"_")
+		if !ok {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			if m.GetGauge() == nil {
+				continue
+			}
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["storage"] == storage {
+				delete(labels, "storage")
+				out[name] = append(out[name], previousMetric{labels, m.GetGauge().GetValue()})
 			}
 		}
 	}
+	return out
+}
+
+// value is the metric's value: false when the file has none.
+func (p previousFile) value(name string) (float64, bool) {
+	if ms := p[name]; len(ms) > 0 {
+		return ms[0].value, true
+	}
 	return 0, false
+}
+
+func (p previousFile) valueOr0(name string) float64 {
+	v, _ := p.value(name)
+	return v
+}
+
+// images are the images of the file's image_info.
+func (p previousFile) images() []Image {
+	var out []Image
+	for _, m := range p["image_info"] {
+		l := m.labels
+		out = append(out, Image{OS: l["os"], Arch: l["arch"], Subarch: l["subarch"], Release: l["release"], Label: l["label"], Version: l["version"]})
+	}
+	return out
 }

@@ -3,9 +3,10 @@ package simplestreams
 import (
 	"cmp"
 	"log/slog"
-	"maas-import-boot-images/internal/logs"
 	"slices"
 	"strings"
+
+	"maas-import-boot-images/internal/logs"
 )
 
 // SelectBootloaders picks, for every bootloader-type and arch, the newest

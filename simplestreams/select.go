@@ -4,9 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"maas-import-boot-images/internal/logs"
 	"slices"
 	"strings"
+
+	"maas-import-boot-images/internal/logs"
 )
 
 // Stream is what one source offers, in source order.
@@ -181,6 +182,15 @@ type version struct {
 // name in byte order whose Files are usable. The versions it skips are
 // logged at debug level.
 func (p product) newest(log *slog.Logger) (version, bool) {
+	var v version
+	found := false
+	p.complete(log, func(c version) bool { v, found = c, true; return false })
+	return v, found
+}
+
+// complete calls fn with the product's complete versions, newest first,
+// until fn returns false.
+func (p product) complete(log *slog.Logger, fn func(version) bool) {
 	var buf [8]string
 	names := sortedKeys(buf[:0], p.versions)
 	for i := len(names) - 1; i >= 0; i-- {
@@ -198,9 +208,28 @@ func (p product) newest(log *slog.Logger) (version, bool) {
 			log.Debug("skipping incomplete version", "product", p.name, "version", names[i], "why", err)
 			continue
 		}
-		return version{name: names[i], attrs: va, files: files}, true
+		if !fn(version{name: names[i], attrs: va, files: files}) {
+			return
+		}
 	}
-	return version{}, false
+}
+
+// NewestVersions returns the names of the n newest complete versions of
+// the product named name in ps, newest first: the first is the one that
+// Select and SelectBootloaders take. A mirror keeps these (SPEC §7,
+// --max-versions). log may be nil.
+func (ps *Products) NewestVersions(name string, n int, log *slog.Logger) []string {
+	pr, ok := ps.Products[name]
+	if !ok || n <= 0 {
+		return nil
+	}
+	p := product{name: name, versions: pr.Versions, attrs: pr.Attrs.Inherit(ps.Attrs)}
+	var out []string
+	p.complete(logs.OrDiscard(log), func(v version) bool {
+		out = append(out, v.name)
+		return len(out) < n
+	})
+	return out
 }
 
 // flavoured names the image of a flavoured kernel (kflavor not generic) as

@@ -27,15 +27,7 @@ func ParseKeyring(name string, data []byte) (*Keyring, error) {
 	if len(data) >= 12 && string(data[8:12]) == "KBXf" {
 		return fail(errors.New("this is a GnuPG keybox, not a keyring; export the keys with: gpg --export KEYID > keyring.gpg"))
 	}
-	var (
-		el  openpgp.EntityList
-		err error
-	)
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PGP")) {
-		el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	} else {
-		el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
-	}
+	el, err := readKeys(data)
 	if err != nil {
 		return fail(fmt.Errorf("reading keyring: %w", err))
 	}
@@ -136,4 +128,12 @@ func StripSignature(name string, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s is not an OpenPGP clear-signed message", ErrInvalid, name)
 	}
 	return block.Plaintext, nil
+}
+
+// readKeys reads OpenPGP keys, armored or binary.
+func readKeys(data []byte) (openpgp.EntityList, error) {
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PGP")) {
+		return openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	}
+	return openpgp.ReadKeyRing(bytes.NewReader(data))
 }

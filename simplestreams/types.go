@@ -9,9 +9,9 @@ package simplestreams
 type Selection struct {
 	OS        string   `json:"os" yaml:"os"`
 	Release   string   `json:"release" yaml:"release"`
-	Arches    []string `json:"arches" yaml:"arches"`
-	Subarches []string `json:"subarches" yaml:"subarches"`
-	Labels    []string `json:"labels" yaml:"labels"`
+	Arches    []string `json:"arches" yaml:"arches,flow"`
+	Subarches []string `json:"subarches" yaml:"subarches,flow"`
+	Labels    []string `json:"labels" yaml:"labels,flow"`
 }
 
 // Image names one boot image: the directory

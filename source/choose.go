@@ -6,13 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maas-import-boot-images/internal/logs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/simplestreams"
 )
 
 // Choice is what the command line and the environment say about the
@@ -142,18 +144,10 @@ func (c *Config) OverrideKeyring(path string) {
 
 // listSource is a source in the MAAS 1.6+ list shape.
 type listSource struct {
-	URL         string          `json:"url" yaml:"url"`
-	Keyring     string          `json:"keyring,omitempty" yaml:"keyring,omitempty"`
-	KeyringData string          `json:"keyring_data,omitempty" yaml:"keyring_data,omitempty"`
-	Selections  []listSelection `json:"selections" yaml:"selections"`
-}
-
-type listSelection struct {
-	OS        string   `json:"os" yaml:"os"`
-	Release   string   `json:"release" yaml:"release"`
-	Arches    []string `json:"arches" yaml:"arches,flow"`
-	Subarches []string `json:"subarches" yaml:"subarches,flow"`
-	Labels    []string `json:"labels" yaml:"labels,flow"`
+	URL         string                    `json:"url" yaml:"url"`
+	Keyring     string                    `json:"keyring,omitempty" yaml:"keyring,omitempty"`
+	KeyringData string                    `json:"keyring_data,omitempty" yaml:"keyring_data,omitempty"`
+	Selections  []simplestreams.Selection `json:"selections" yaml:"selections"`
 }
 
 // Marshal prints the sources in the MAAS 1.6+ list shape, as YAML or JSON
@@ -180,12 +174,12 @@ func Marshal(cfg *Config, format string, log *slog.Logger) ([]byte, error) {
 	var comments []string
 	for _, s := range cfg.Sources {
 		comments = append(comments, keysComment(s, log))
-		ls := listSource{URL: s.URL, Keyring: s.Keyring, Selections: []listSelection{}}
+		ls := listSource{URL: s.URL, Keyring: s.Keyring, Selections: []simplestreams.Selection{}}
 		if len(s.KeyringData) > 0 {
 			ls.KeyringData, ls.Keyring = base64.StdEncoding.EncodeToString(s.KeyringData), ""
 		}
 		for _, sel := range s.Selections {
-			ls.Selections = append(ls.Selections, listSelection{OS: star(sel.OS), Release: star(sel.Release),
+			ls.Selections = append(ls.Selections, simplestreams.Selection{OS: star(sel.OS), Release: star(sel.Release),
 				Arches: stars(sel.Arches), Subarches: stars(sel.Subarches), Labels: stars(sel.Labels)})
 		}
 		out = append(out, ls)

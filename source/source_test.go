@@ -340,7 +340,7 @@ func TestRegionFailures(t *testing.T) {
 			if tt.url != "" {
 				u = tt.url
 			}
-			s, err := source.NewRegion(source.RegionOptions{URL: u, ClusterUUID: tt.cluster, APIKey: tt.apiKey, Timeout: 2 * time.Second, Retries: 2})
+			s, err := source.NewRegion(source.RegionOptions{URL: u, ClusterUUID: tt.cluster, APIKey: tt.apiKey, Timeout: 4 * time.Second, Retries: 2})
 			if err != nil {
 				t.Fatal(err)
 			}

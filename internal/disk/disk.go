@@ -69,7 +69,7 @@ func TempPath(dir, stem string) string {
 }
 
 // File is a file being written. Commit gives it its name; Cleanup
-// abandons it. A File is not safe for concurrent use.
+// abandons it. A File is not safe for concurrent use, but for WriteAt.
 type File struct {
 	f    *os.File
 	keep bool // a .part: kept when abandoned, for the next run to resume
@@ -126,6 +126,17 @@ func (f *File) Write(p []byte) (int, error) {
 		return 0, Wrap("writing", f.f.Name(), err)
 	}
 	n, err := f.f.Write(p)
+	return n, Wrap("writing", f.f.Name(), err)
+}
+
+// WriteAt writes p at off, leaving the offset of Write alone. Calls at
+// disjoint offsets may run at once: the segments of one download write
+// into one .part together.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	if err := fault.Check(fault.Write, f.f.Name()); err != nil {
+		return 0, Wrap("writing", f.f.Name(), err)
+	}
+	n, err := f.f.WriteAt(p, off)
 	return n, Wrap("writing", f.f.Name(), err)
 }
 

@@ -2,7 +2,8 @@
 // demo stream and benchmarks, signed with a throwaway test key.
 //
 // Payloads are deterministic pseudo-random bytes streamed to disk, so a
-// gigabyte-sized stream costs no memory.
+// gigabyte-sized stream costs no memory. Server serves a tree to tests,
+// counting requests and injecting faults through Hooks.
 package streamtest
 
 //go:generate go run ../../testdata/gen
