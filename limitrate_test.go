@@ -12,8 +12,8 @@ import (
 // 2.3 MiB under a 1 MiB/s cap take at least 2 s. Bad rates are usage
 // errors.
 func TestLimitRateImport(t *testing.T) {
-	s := opsStreams(t, streamtest.MAAS(streamtest.Options{Signed: true, KernelSize: 256 << 10, InitrdSize: 512 << 10, SquashfsSize: 768 << 10}))
-	sources := s.streamSources(t)
+	s, _ := newStreams(t, streamtest.MAAS(streamtest.Options{Signed: true, KernelSize: 256 << 10, InitrdSize: 512 << 10, SquashfsSize: 768 << 10}))
+	sources := streamsSources(t, s)
 	start := time.Now()
 	r := cliOK(t, "import", "--config", sources, "--storage", t.TempDir(), "--limit-rate", "1M", "--no-bootloaders")
 	elapsed := time.Since(start)

@@ -117,10 +117,10 @@ func near(ts float64) bool { return math.Abs(ts-float64(time.Now().UnixNano())/1
 // after the flags parse) it says how the run failed, keeps the last
 // success time, and still lists what current serves.
 func TestMetricsFile(t *testing.T) {
-	srv := opsDemo(t, nil)
+	srv := demoServer(t)
 	storage := filepath.Join(t.TempDir(), "boot")
 	file := filepath.Join(t.TempDir(), "maas-boot-images.prom")
-	r := cliOK(t, "import", "--config", srv.demoSources(t, "{release: noble, arches: [amd64]}"), "--storage", storage,
+	r := cliOK(t, "import", "--config", demoSources(t, srv, "{release: noble, arches: [amd64]}"), "--storage", storage,
 		"--metrics-file", file, "-o", "json")
 	var res importer.Result
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
@@ -146,7 +146,7 @@ func TestMetricsFile(t *testing.T) {
 
 	other := filepath.Join(t.TempDir(), "other.gpg")
 	os.WriteFile(other, streamtest.Keyring(streamtest.OtherKey()), 0o644)
-	missing := srv.missingSources(t)
+	missing := missingSources(t, srv)
 	failures := []struct {
 		name  string
 		args  []string
@@ -154,8 +154,8 @@ func TestMetricsFile(t *testing.T) {
 		code  int
 	}{
 		{"unreachable", []string{"--config", missing}, nil, 3},
-		{"wrong key", []string{"--config", srv.demoSources(t, "{release: noble}"), "--keyring", other}, nil, 6},
-		{"storage", []string{"--config", srv.demoSources(t, "{release: noble}")}, func(step fault.Step, _ string) error {
+		{"wrong key", []string{"--config", demoSources(t, srv, "{release: noble}"), "--keyring", other}, nil, 6},
+		{"storage", []string{"--config", demoSources(t, srv, "{release: noble}")}, func(step fault.Step, _ string) error {
 			if step == fault.Link {
 				return syscall.ENOSPC
 			}
@@ -200,7 +200,7 @@ func TestMetricsFile(t *testing.T) {
 	}
 	// A dry run writes nothing, not even the metrics file.
 	before, _ := os.ReadFile(file)
-	cliOK(t, "import", "--dry-run", "--config", srv.demoSources(t, "{release: noble}"), "--storage", storage, "--metrics-file", file)
+	cliOK(t, "import", "--dry-run", "--config", demoSources(t, srv, "{release: noble}"), "--storage", storage, "--metrics-file", file)
 	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
 		t.Error("a dry run rewrote the metrics file")
 	}
@@ -211,19 +211,16 @@ func TestMetricsFile(t *testing.T) {
 // over.
 func TestMetricsAfterSIGTERM(t *testing.T) {
 	bin := binary(t)
-	s := opsStreams(t, crashSpec("20250101"), crashSpec("20250101", "20250202"))
+	s, dirs := newStreams(t, crashSpec("20250101"), crashSpec("20250101", "20250202"))
 	storage := t.TempDir()
 	file := filepath.Join(t.TempDir(), "m.prom")
-	sources := s.streamSources(t)
+	sources := streamsSources(t, s)
 	if out, err := exec.Command(bin, "--quiet", "--config", sources, "--storage", storage, "--metrics-file", file).CombinedOutput(); err != nil {
 		t.Fatalf("first import: %v\n%s", err, out)
 	}
 	success := readProm(t, file).value(t, "last_success_timestamp_seconds", storage)
-	s.which.Store(1)
-	s.drip.Store(true)
-	for len(s.payloads) > 0 {
-		<-s.payloads
-	}
+	s.Serve(dirs[1])
+	payloads := dripPayloads(s)
 	cmd := exec.Command(bin, "--quiet", "--config", sources, "--storage", storage)
 	cmd.Env = append(os.Environ(), envMetricsFile+"="+file) // the environment variable the systemd unit sets
 	var stderr bytes.Buffer
@@ -232,7 +229,7 @@ func TestMetricsAfterSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.payloads:
+	case <-payloads:
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("the import never started downloading")
@@ -261,11 +258,11 @@ func TestMetricsAfterSIGTERM(t *testing.T) {
 // runs rewrite it, one after another, successful or not, always reads a
 // whole file.
 func TestMetricsNeverPartial(t *testing.T) {
-	srv := opsDemo(t, nil)
+	srv := demoServer(t)
 	storage := filepath.Join(t.TempDir(), "boot")
 	file := filepath.Join(t.TempDir(), "m.prom")
-	good := srv.demoSources(t, "{release: noble}")
-	bad := srv.missingSources(t)
+	good := demoSources(t, srv, "{release: noble}")
+	bad := missingSources(t, srv)
 	cliOK(t, "import", "--config", good, "--storage", storage, "--metrics-file", file)
 	want := len(readProm(t, file))
 	var stop atomic.Bool

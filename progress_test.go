@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"maas-import-boot-images/simplestreams/streamtest"
 )
 
 // openPTY opens a pseudo-terminal pair with x/sys/unix alone: the
@@ -76,13 +77,8 @@ func onTerminal(t *testing.T, bin string, args ...string) (drawn, stdout string)
 // drawn; nothing with --quiet or --output json.
 func TestProgressOnTerminal(t *testing.T) {
 	bin := binary(t)
-	srv := opsDemo(t, func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasPrefix(r.URL.Path, "/streams/") {
-			time.Sleep(300 * time.Millisecond)
-		}
-		return false
-	})
-	sources := srv.demoSources(t, "{release: noble, arches: [amd64]}")
+	srv := demoServer(t, streamtest.Payloads(streamtest.Delay(300*time.Millisecond)))
+	sources := demoSources(t, srv, "{release: noble, arches: [amd64]}")
 	run := func(extra ...string) (string, string) {
 		return onTerminal(t, bin, append([]string{"import", "--config", sources, "--storage", t.TempDir(), "--log-level", "error"}, extra...)...)
 	}

@@ -57,15 +57,15 @@ func entries(t *testing.T, dir string) string {
 
 // rollbackStreams serves two stream versions, and imports the first and
 // then the second with --keep 1 into a new storage.
-func rollbackStreams(t *testing.T) (s *opsMirror, sources, storage, older, newer string) {
+func rollbackStreams(t *testing.T) (s *streamtest.Server, sources, storage, older, newer string) {
 	spec := func(versions ...string) streamtest.Spec {
 		return streamtest.MAAS(streamtest.Options{Versions: versions, Signed: true, Bootloaders: true})
 	}
-	s = opsStreams(t, spec("20250101"), spec("20250101", "20250202"))
-	sources, storage = s.streamSources(t), t.TempDir()
+	s, dirs := newStreams(t, spec("20250101"), spec("20250101", "20250202"))
+	sources, storage = streamsSources(t, s), t.TempDir()
 	cliOK(t, "import", "--keep", "1", "--config", sources, "--storage", storage)
 	older = currentOf(t, storage)
-	s.which.Store(1)
+	s.Serve(dirs[1])
 	cliOK(t, "import", "--keep", "1", "--config", sources, "--storage", storage)
 	newer = currentOf(t, storage)
 	if older == newer || !slices.Equal(versionsServed(t, storage), []string{"20250202"}) {
@@ -124,7 +124,7 @@ func TestRollback(t *testing.T) {
 // not kept (exit 5), to a kept snapshot that lost a cache file (exit 8)
 // or while another run holds the lock (exit 7), rollback changes nothing.
 func TestRollbackRefused(t *testing.T) {
-	demo := opsDemo(t, nil).demoSources(t, "{release: noble}")
+	demo := demoSources(t, demoServer(t), "{release: noble}")
 	alone := t.TempDir()
 	cliOK(t, "import", "--config", demo, "--storage", alone)
 

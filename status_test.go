@@ -63,8 +63,8 @@ func TestStatus(t *testing.T) {
 		t.Error("status made the storage")
 	}
 
-	srv := opsDemo(t, nil)
-	r = cliOK(t, "import", "--config", srv.demoSources(t, "{release: noble, arches: [amd64]}"), "--storage", storage, "-o", "json")
+	srv := demoServer(t)
+	r = cliOK(t, "import", "--config", demoSources(t, srv, "{release: noble, arches: [amd64]}"), "--storage", storage, "-o", "json")
 	var res importer.Result
 	json.Unmarshal([]byte(r.stdout), &res)
 	r = cliOK(t, "status", "--storage", storage, "--config", offline)
@@ -81,10 +81,7 @@ func TestStatus(t *testing.T) {
 	}
 	success := rep.LastRun.LastSuccess
 
-	failing := opsDemo(t, func(w http.ResponseWriter, r *http.Request) bool {
-		w.WriteHeader(http.StatusInternalServerError)
-		return true
-	}).demoSources(t, "{release: noble}")
+	failing := demoSources(t, demoServer(t, streamtest.Status(http.StatusInternalServerError)), "{release: noble}")
 	if r := runCLI(t, context.Background(), nil, "import", "--config", failing, "--storage", storage, "--retries", "0"); r.code != 3 {
 		t.Fatalf("failing import: exit %d: %s", r.code, r.stderr)
 	}
@@ -108,7 +105,7 @@ func TestStatus(t *testing.T) {
 // dry runs leave .last-run.json alone; cleanup, verify --repair and a
 // rollback record themselves.
 func TestReadOnlyRunsRecordNothing(t *testing.T) {
-	sources := opsDemo(t, nil).demoSources(t, "{release: noble}")
+	sources := demoSources(t, demoServer(t), "{release: noble}")
 	storage := t.TempDir()
 	cliOK(t, "import", "--config", sources, "--storage", storage)
 	record := filepath.Join(storage, importer.LastRunFile)
@@ -155,8 +152,8 @@ func TestStatusCheck(t *testing.T) {
 	spec := func(versions ...string) streamtest.Spec {
 		return streamtest.MAAS(streamtest.Options{Versions: versions, Signed: true, Lowlatency: true})
 	}
-	s := opsStreams(t, spec("20250101"), spec("20250101", "20250202"))
-	sources := s.streamSources(t)
+	s, dirs := newStreams(t, spec("20250101"), spec("20250101", "20250202"))
+	sources := streamsSources(t, s)
 	storage := t.TempDir()
 	cliOK(t, "import", "--config", sources, "--storage", storage)
 
@@ -169,7 +166,7 @@ func TestStatusCheck(t *testing.T) {
 		t.Errorf("up to date: %+v", rep.Check)
 	}
 
-	s.which.Store(1)
+	s.Serve(dirs[1])
 	r = cliOK(t, "import", "--dry-run", "-o", "json", "--config", sources, "--storage", storage)
 	var plan importer.Result
 	json.Unmarshal([]byte(r.stdout), &plan)
@@ -193,7 +190,7 @@ func TestStatusCheck(t *testing.T) {
 		}
 	}
 	// A damaged current: the same images, but an import would rebuild it.
-	s.which.Store(0)
+	s.Serve(dirs[0])
 	os.Remove(filepath.Join(storage, "current", "ubuntu", "amd64", "generic", "noble", "stable", "boot-kernel"))
 	rep = statusJSON(t, "--check", "--config", sources, "--storage", storage)
 	if rep.Check.Status != "updates" || len(rep.Check.Images) != 0 {
@@ -202,7 +199,7 @@ func TestStatusCheck(t *testing.T) {
 	// Failing to resolve or plan is the failure's own exit code.
 	other := filepath.Join(t.TempDir(), "other.gpg")
 	os.WriteFile(other, streamtest.Keyring(streamtest.OtherKey()), 0o644)
-	missing := s.missingSources(t)
+	missing := missingSources(t, s)
 	for args, code := range map[string]int{
 		"--config " + sources + " --keyring " + other: 6,
 		"--config " + missing:                         3,

@@ -5,10 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"maas-import-boot-images/cache"
+	"maas-import-boot-images/simplestreams/streamtest"
 )
 
 func TestParseRate(t *testing.T) {
@@ -34,64 +34,34 @@ func TestParseRate(t *testing.T) {
 	}
 }
 
-// generated is a large file served without holding it: a random 1 MiB
-// block repeated.
-type generated struct {
-	block []byte
-	size  int64
-}
-
-func newGenerated(seed uint64, size int64) (*generated, File) {
-	g := &generated{block: make([]byte, 1<<20), size: size}
-	r := rand.New(rand.NewPCG(seed, 1))
-	for i := range g.block {
-		g.block[i] = byte(r.Uint32())
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(g, 0, size)); err != nil {
-		panic(err)
-	}
-	return g, File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, Name: fmt.Sprint(seed)}
-}
-
-func (g *generated) ReadAt(p []byte, off int64) (int, error) {
-	if off >= g.size {
-		return 0, io.EOF
-	}
-	p = p[:min(int64(len(p)), g.size-off)]
-	for n := 0; n < len(p); {
-		n += copy(p[n:], g.block[(off+int64(n))%int64(len(g.block)):])
-	}
-	return len(p), nil
-}
-
-// serveGenerated serves files by name under /<name>, with Range; fault,
-// when not nil, sees each request first and may answer it (returning
-// true). It returns the server's URL and what lists the Range header of
-// each request so far.
-func serveGenerated(t *testing.T, files map[string]*generated, fault func(w http.ResponseWriter, r *http.Request) bool) (string, func() []string) {
-	var mu sync.Mutex
-	var ranges []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		ranges = append(ranges, r.Header.Get("Range"))
-		mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
+// serveFiles writes n deterministic files of size bytes each, named 1,
+// 2 …, into a directory in memory (memDir) and serves them with
+// streamtest.Server, through hooks when given. It returns the server and
+// the files, their URLs set.
+func serveFiles(t *testing.T, n int, size int64, hooks ...streamtest.Hook) (*streamtest.Server, []File) {
+	dir := memDir(t)
+	var files []File
+	for i := range n {
+		name := fmt.Sprint(i + 1)
+		out, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
 		}
-		g := files[strings.TrimPrefix(r.URL.Path, "/")]
-		if g == nil {
-			http.NotFound(w, r)
-			return
+		h := sha256.New()
+		_, err = io.Copy(io.MultiWriter(out, h), streamtest.Payload(name, size))
+		if cerr := out.Close(); err == nil {
+			err = cerr
 		}
-		http.ServeContent(w, r, "f", time.Time{}, io.NewSectionReader(g, 0, g.size))
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), ranges...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size, Name: name})
 	}
+	srv := streamtest.NewServer(t, dir, hooks...)
+	for i := range files {
+		files[i].URL = srv.URL + "/" + files[i].Name
+	}
+	return srv, files
 }
 
 // lastByte is a Progress that notes when the last bytes arrived.
@@ -112,33 +82,54 @@ func memDir(t *testing.T) string {
 	return dir
 }
 
+// capRate is the cap of the timed transfers: 20 MiB/s.
+const capRate = 20 << 20
+
 // TestLimitRate: 200 MiB in four downloads at once under a cap of
 // 20 MiB/s over all of them: the measured rate is within 10 % of the cap.
 func TestLimitRate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 10 s transfer; skipped with -short")
 	}
-	const (
-		capRate = 20 << 20
-		jobs    = 4
-		each    = 50 << 20
-	)
-	files := map[string]*generated{}
-	var want []File
-	for i := range jobs {
-		g, f := newGenerated(uint64(i+1), each)
-		files[f.Name] = g
-		want = append(want, f)
-	}
-	url, _ := serveGenerated(t, files, nil)
+	_, files := serveFiles(t, 4, 50<<20)
 	var last lastByte
-	c := New(Options{Jobs: jobs, Limiter: NewLimiter(capRate), Progress: &last})
+	c := New(Options{Jobs: 4, Limiter: NewLimiter(capRate), Progress: &last})
+	checkCapped(t, c, &last, files)
+}
+
+// TestLimitRateSegments: one 200 MiB file fetched as four ranges at once
+// under a cap of 20 MiB/s: the ranges share the cap, and the measured rate
+// is within 10 % of it.
+func TestLimitRateSegments(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 10 s transfer; skipped with -short")
+	}
+	srv, files := serveFiles(t, 1, 200<<20)
+	var last lastByte
+	c := New(Options{Jobs: 1, Segments: 4, SegmentThreshold: 1 << 20, Limiter: NewLimiter(capRate), Progress: &last})
+	checkCapped(t, c, &last, files)
+	var ranged int
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r.Range, "bytes=") && !strings.HasSuffix(r.Range, "-") {
+			ranged++
+		}
+	}
+	if ranged < 4 {
+		t.Errorf("%d requests for a range with an end, want the 4 segments: %+v", ranged, srv.Requests())
+	}
+}
+
+// checkCapped downloads files at once with c, whose Progress is last,
+// and checks that the measured rate of the transfer is within 10 % of
+// capRate.
+func checkCapped(t *testing.T, c *Client, last *lastByte, files []File) {
 	d := cache.New(memDir(t))
 	start := time.Now()
 	var wg sync.WaitGroup
-	errs := make([]error, jobs)
-	for i, f := range want {
-		f.URL = url + "/" + f.Name
+	errs := make([]error, len(files))
+	var want int64
+	for i, f := range files {
+		want += f.Size
 		wg.Go(func() { errs[i] = c.Get(t.Context(), f, d) })
 	}
 	wg.Wait()
@@ -146,15 +137,15 @@ func TestLimitRate(t *testing.T) {
 	// the syncs after it.
 	elapsed := time.Unix(0, last.at.Load()).Sub(start)
 	for i, err := range errs {
-		if err != nil || !d.Has(want[i].SHA256, want[i].Size) {
+		if err != nil || !d.Has(files[i].SHA256, files[i].Size) {
 			t.Fatalf("download %d: %v", i, err)
 		}
 	}
 	got := float64(c.Received()) / elapsed.Seconds()
 	t.Logf("%d MiB in %.2fs: %.2f MiB/s under a cap of %d MiB/s (%+.1f %%)",
 		c.Received()>>20, elapsed.Seconds(), got/(1<<20), capRate>>20, 100*(got/capRate-1))
-	if c.Received() != jobs*each {
-		t.Errorf("received %d bytes, want %d", c.Received(), jobs*each)
+	if c.Received() != want {
+		t.Errorf("received %d bytes, want %d", c.Received(), want)
 	}
 	if got < 0.9*capRate || got > 1.1*capRate {
 		t.Errorf("measured %.2f MiB/s, want %d MiB/s ± 10 %%", got/(1<<20), capRate>>20)
@@ -164,23 +155,11 @@ func TestLimitRate(t *testing.T) {
 // TestLimitRateResumeRetry: under a cap, a body cut short is resumed with
 // Range and a 503 is retried, and the file arrives whole.
 func TestLimitRateResumeRetry(t *testing.T) {
-	g, f := newGenerated(7, 4<<20)
-	var cut, unavailable atomic.Bool
-	url, requests := serveGenerated(t, map[string]*generated{f.Name: g}, func(w http.ResponseWriter, r *http.Request) bool {
-		switch {
-		case unavailable.CompareAndSwap(false, true):
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return true
-		case cut.CompareAndSwap(false, true):
-			// Promise the whole file, send a third of it.
-			w.Header().Set("Content-Length", fmt.Sprint(g.size))
-			w.WriteHeader(http.StatusOK)
-			io.Copy(w, io.NewSectionReader(g, 0, g.size/3))
-			return true
-		}
-		return false
-	})
-	f.URL = url + "/" + f.Name
+	const size = 4 << 20
+	// A 503, then the whole file promised and a third of it sent.
+	srv, files := serveFiles(t, 1, size, streamtest.First(1, streamtest.Status(http.StatusServiceUnavailable)),
+		streamtest.First(1, streamtest.CutAt(1.0/3)))
+	f := files[0]
 	lim := NewLimiter(8 << 20)
 	c := New(Options{Timeout: 2 * time.Second, Retries: 1, Limiter: lim})
 	c.policy.waitMin, c.policy.waitMax = time.Millisecond, 10*time.Millisecond
@@ -192,9 +171,12 @@ func TestLimitRateResumeRetry(t *testing.T) {
 	if !d.Has(f.SHA256, f.Size) {
 		t.Fatal("not in the cache")
 	}
-	got := requests()
-	if len(got) != 3 || got[0] != "" || got[1] != "" || got[2] != fmt.Sprintf("bytes=%d-", g.size/3) {
-		t.Errorf("requests with Range %q: want a plain one (503), a plain one (cut), then one from %d", got, g.size/3)
+	var got []string
+	for _, r := range srv.Requests() {
+		got = append(got, r.Range)
+	}
+	if len(got) != 3 || got[0] != "" || got[1] != "" || got[2] != fmt.Sprintf("bytes=%d-", size/3) {
+		t.Errorf("requests with Range %q: want a plain one (503), a plain one (cut), then one from %d", got, size/3)
 	}
 	// What arrived beyond the first burst came at 8 MiB/s at most.
 	least := time.Duration(float64(c.Received()-int64(lim.Burst())) / float64(lim.Limit()) * float64(time.Second))

@@ -3,10 +3,8 @@ package importer
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -14,48 +12,11 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// opsMirror serves a stream written for spec; hook, when not nil, sees
-// each request first and may answer it (returning true). served counts
-// the payload bytes it sends.
-func opsMirror(t *testing.T, spec streamtest.Spec, hook func(w http.ResponseWriter, r *http.Request) bool) (src simplestreams.BootSource, served *atomic.Int64) {
-	dir := t.TempDir()
-	if _, err := streamtest.Write(dir, spec); err != nil {
-		t.Fatal(err)
-	}
-	served = new(atomic.Int64)
-	files := http.FileServer(http.Dir(dir))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hook != nil && hook(w, r) {
-			return
-		}
-		if !strings.HasPrefix(r.URL.Path, "/streams/") {
-			w = opsCounter{w, served}
-		}
-		files.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return simplestreams.BootSource{URL: srv.URL + "/", KeyringData: streamtest.Keyring(streamtest.Key()),
-		Selections: []simplestreams.Selection{{}}}, served
-}
-
-// opsCounter counts what a handler writes.
-type opsCounter struct {
-	http.ResponseWriter
-	n *atomic.Int64
-}
-
-func (c opsCounter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
 // TestDryRunUpToDate: a dry run says whether an import would change
 // nothing: not before a first import, yes after it, not once current
 // lost a file.
 func TestDryRunUpToDate(t *testing.T) {
-	src, _ := opsMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, Bootloaders: true}), nil)
-	srcs := []simplestreams.BootSource{src}
+	srcs := []simplestreams.BootSource{newMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, Bootloaders: true})).source()}
 	storage := t.TempDir()
 	dry := testOptions(storage)
 	dry.DryRun = true
@@ -75,22 +36,23 @@ func TestDryRunUpToDate(t *testing.T) {
 // TestFailedRunResult: a run that fails after downloading says how many
 // bytes it received.
 func TestFailedRunResult(t *testing.T) {
+	m := newMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, SquashfsSize: 1 << 20}))
 	var payloads atomic.Int32
-	src, served := opsMirror(t, streamtest.MAAS(streamtest.Options{Signed: true, SquashfsSize: 1 << 20}), func(w http.ResponseWriter, r *http.Request) bool {
-		if !strings.HasPrefix(r.URL.Path, "/streams/") && payloads.Add(1) > 1 {
-			http.NotFound(w, r) // every payload after the first
-			return true
+	m.setFault(streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if payloads.Add(1) > 1 {
+			streamtest.Status(http.StatusNotFound)(w, r, next) // every payload after the first
+			return
 		}
-		return false
-	})
+		next.ServeHTTP(w, r)
+	}))
 	opts := testOptions(t.TempDir())
 	opts.Jobs = 1
-	res, err := run(t, []simplestreams.BootSource{src}, opts)
+	res, err := run(t, []simplestreams.BootSource{m.source()}, opts)
 	var fe *FetchError
 	if !errors.As(err, &fe) || fe.Status != http.StatusNotFound {
 		t.Fatalf("err %v, want a 404", err)
 	}
-	if res == nil || res.Status != StatusFailed || res.Bytes.Downloaded == 0 || res.Bytes.Downloaded != served.Load() {
-		t.Errorf("result %+v, want failed with the %d bytes served", res, served.Load())
+	if res == nil || res.Status != StatusFailed || res.Bytes.Downloaded == 0 || res.Bytes.Downloaded != m.served() {
+		t.Errorf("result %+v, want failed with the %d bytes served", res, m.served())
 	}
 }

@@ -142,21 +142,7 @@ func (s storage) checkKept(snap string) (int, error) {
 		return 0, err
 	}
 	files := 0
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case d.IsDir() || rel == metaName:
-			return nil
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
-				return &SnapshotError{snap, rel + " is a symlink that is not pxelinux's module directory"}
-			}
-			return nil
-		}
+	err = walkTree(root, func(rel string, d fs.DirEntry) error {
 		fi, err := d.Info()
 		if err != nil {
 			return err
@@ -166,6 +152,8 @@ func (s storage) checkKept(snap string) (int, error) {
 		}
 		files++
 		return nil
+	}, func(rel string) error {
+		return &SnapshotError{snap, rel + " is a symlink that is not pxelinux's module directory"}
 	})
 	var se *SnapshotError
 	if errors.As(err, &se) {

@@ -115,22 +115,8 @@ func (s storage) checkTree(snap string, good map[uint64]string) (treeCheck, erro
 	if _, err := readMeta(filepath.Join(root, metaName)); err != nil {
 		res.list = append(res.list, err.Error())
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case d.IsDir() || rel == metaName:
-			return nil
-		case d.Type()&fs.ModeSymlink != 0:
-			// Only pxelinux's module directory (SPEC §4.1).
-			target, err := os.Readlink(p)
-			if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
-				res.list = append(res.list, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
-			}
-			return nil
-		case !d.Type().IsRegular():
+	err := walkTree(root, func(rel string, d fs.DirEntry) error {
+		if !d.Type().IsRegular() {
 			res.list = append(res.list, fmt.Sprintf("%s/%s: not a regular file", snap, rel))
 			return nil
 		}
@@ -143,8 +129,35 @@ func (s storage) checkTree(snap string, good map[uint64]string) (treeCheck, erro
 			res.list = append(res.list, fmt.Sprintf("%s/%s: not a link of a verified cache file", snap, rel))
 		}
 		return nil
+	}, func(rel string) error {
+		res.list = append(res.list, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
+		return nil
 	})
 	return res, disk.Wrap("reading", root, err)
+}
+
+// walkTree walks the tree of a snapshot at root: file sees every entry
+// but directories, maas.meta and symlinks (rel is its path in the tree);
+// badLink sees each symlink that is not pxelinux's module directory, the
+// one symlink a tree may have (SPEC §4.1). Either's error ends the walk.
+func walkTree(root string, file func(rel string, d fs.DirEntry) error, badLink func(rel string) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case d.IsDir() || rel == metaName:
+			return nil
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
+				return badLink(rel)
+			}
+			return nil
+		}
+		return file(rel, d)
+	})
 }
 
 // meta is maas.meta parsed: os → arch → subarch → release → label → entry.
