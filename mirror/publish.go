@@ -23,6 +23,7 @@ import (
 //	.lock                 the run's flock
 //	.cache/<sha256>       the store: every payload file once
 //	.mirror-state.json    what the published metadata names (see state)
+//	.last-run.json        how the last run ended (the command line writes it)
 //	<path>                payload, hard links of .cache/<sha256>
 //	streams/v1/…          metadata
 type dir string
