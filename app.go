@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/time/rate"
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/importer"
@@ -30,6 +32,10 @@ type cmdline struct {
 	// failed is what report needs to know if the run fails; parseOutput
 	// fills it in.
 	failed state
+	// log is the run's logger once parseOutput has made it.
+	log *slog.Logger
+	// rec is the recording of a run that records how it ended (recorded).
+	rec *recording
 }
 
 // state is what report needs to know about a run that failed.
@@ -49,8 +55,10 @@ func (e usageError) Unwrap() []error       { return []error{errUsage, e.err} }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 const (
-	envStorage = "MAAS_BOOT_RESOURCES_STORAGE"
-	envAPIKey  = "MAAS_API_KEY"
+	envStorage     = "MAAS_BOOT_RESOURCES_STORAGE"
+	envAPIKey      = "MAAS_API_KEY"
+	envMetricsFile = "MAAS_BOOT_IMAGES_METRICS_FILE"
+	envLimitRate   = "MAAS_BOOT_IMAGES_LIMIT_RATE"
 )
 
 // Flag groups, shown as categories in --help.
@@ -96,6 +104,8 @@ func runFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for another run on this directory to finish instead of failing"},
 		&cli.BoolFlag{Name: "no-bootloaders", Category: catImport, Usage: "take no bootloaders (pxelinux, grub …) from the streams"},
 		&cli.DurationFlag{Name: "random-delay", Category: catImport, Usage: "first sleep a random time below `DURATION`, so that timers across a fleet do not start together"},
+		limitRateFlag(),
+		metricsFlag(),
 	}
 }
 
@@ -114,6 +124,32 @@ func mirrorFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "rewrite", Category: catMirror, Usage: "write metadata that lists exactly what the mirror holds, instead of upstream's byte for byte"},
 		&cli.StringFlag{Name: "sign-key", Category: catMirror, Usage: "with --rewrite: clear-sign the metadata with the armored OpenPGP private key `FILE` (no passphrase); its public key goes to DIR/mirror-keyring.gpg"},
 	)
+}
+
+// metricsFlag is --metrics-file, for the runs that write the metrics
+// file (import, mirror); recorded reads it.
+func metricsFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-file", Category: catOutput, EnvVars: []string{envMetricsFile},
+		Usage: "after every run, successful or not, write Prometheus metrics to `FILE` for node_exporter's textfile collector (e.g. /var/lib/prometheus/node-exporter/maas-boot-images.prom)"}
+}
+
+// limitRateFlag is --limit-rate, for the runs that download (import,
+// mirror); limiterOf reads it.
+func limitRateFlag() cli.Flag {
+	return &cli.StringFlag{Name: "limit-rate", Category: catNetwork, EnvVars: []string{envLimitRate},
+		Usage: "cap the download rate of all jobs together at `RATE` bytes per second; suffixes K, M, G are powers of 1024, as in curl (500K, 50M, 1G)"}
+}
+
+// limiterOf reads --limit-rate: nil when it is not given.
+func limiterOf(c *cli.Context) (*rate.Limiter, error) {
+	if c.String("limit-rate") == "" {
+		return nil, nil
+	}
+	n, err := fetch.ParseRate(c.String("limit-rate"))
+	if err != nil {
+		return nil, usagef("--limit-rate: %v", err)
+	}
+	return fetch.NewLimiter(n), nil
 }
 
 func outputFlags() []cli.Flag {
@@ -153,7 +189,7 @@ else the built-in default is used; stderr says which.`,
 		Writer:          r.stdout,
 		ErrWriter:       r.stderr,
 		Flags:           importAll,
-		Action:          r.action(r.cmdImport),
+		Action:          r.recorded("import", "storage", r.action(r.cmdImport)),
 		OnUsageError:    onUsage,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
@@ -169,7 +205,7 @@ func (r *cmdline) commands(importAll []cli.Flag) []*cli.Command {
 			Name:   "import",
 			Usage:  "resolve, select, download, publish, clean up (the default)",
 			Flags:  importAll,
-			Action: r.action(r.cmdImport),
+			Action: r.recorded("import", "storage", r.action(r.cmdImport)),
 		},
 		{
 			Name:      "sources",
@@ -190,7 +226,7 @@ func (r *cmdline) commands(importAll []cli.Flag) []*cli.Command {
 			Flags: concat([]cli.Flag{storageFlag(),
 				&cli.BoolFlag{Name: "repair", Category: catImport, Usage: "delete cache files whose content does not match their name (the next import fetches them again)"},
 			}, outputFlags()),
-			Action: r.action(r.cmdVerify),
+			Action: r.recorded("verify", "storage", r.action(r.cmdVerify)),
 		},
 		{
 			Name:  "cleanup",
@@ -200,14 +236,16 @@ func (r *cmdline) commands(importAll []cli.Flag) []*cli.Command {
 				&cli.IntFlag{Name: "keep", Category: catImport, Usage: "keep `N` old snapshots besides current"},
 				&cli.BoolFlag{Name: "wait", Category: catImport, Usage: "wait for a running import instead of failing"},
 			}, outputFlags()),
-			Action: r.action(r.cmdCleanup),
+			Action: r.recorded("cleanup", "storage", r.action(r.cmdCleanup)),
 		},
+		r.rollbackCommand(),
+		r.statusCommand(),
 		{
 			Name:      "mirror",
 			Usage:     "write a simplestreams mirror of the selected images into DIR, for other clusters (or a MAAS 3.5+ region) to read",
 			UsageText: "maas-import-boot-images mirror --to DIR [--config FILE | --region-url URL ... | --default] [--rewrite [--sign-key FILE]]",
 			Flags:     concat(backendFlags(), mirrorFlags(), networkFlags(), outputFlags()),
-			Action:    r.action(r.cmdMirror),
+			Action:    r.recorded("mirror", "to", r.action(r.cmdMirror)),
 		},
 		{
 			Name:   "version",
@@ -226,10 +264,11 @@ func run(ctx context.Context, args []string, e env) int {
 	r := &cmdline{env: e}
 	app := newApp(r)
 	err := app.RunContext(ctx, commandFirst(app, args))
+	code := exitCode(err)
+	r.finishRecording(code, err)
 	if err == nil {
 		return 0
 	}
-	code := exitCode(err)
 	if !r.failed.parsed {
 		// A flag that did not parse stops urfave/cli before --output is
 		// read: the failure object is still owed to a script that asked

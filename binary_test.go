@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,14 +86,7 @@ func TestSIGTERM(t *testing.T) {
 	}
 	before, _ := os.Readlink(filepath.Join(storage, "current"))
 	s.Serve(dirs[1])
-	payloads := make(chan struct{}, 1) // one token per payload request, when not full
-	s.SetHook(streamtest.Payloads(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		select {
-		case payloads <- struct{}{}:
-		default:
-		}
-		streamtest.Drip(1, 100*time.Millisecond)(w, r, next)
-	}))
+	payloads := dripPayloads(s)
 	cmd := exec.Command(bin, "--config", sources, "--storage", storage)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -18,6 +18,7 @@ func (r *cmdline) cmdCleanup(c *cli.Context, o *output) error {
 	if err != nil {
 		return err
 	}
+	r.record("", "cleaned", "", 0)
 	if o.json {
 		return r.writeJSON(res)
 	}

@@ -364,10 +364,27 @@ func TestHelp(t *testing.T) {
 	if !strings.Contains(r.stdout, "--repair") {
 		t.Errorf("verify --help lacks --repair:\n%s", r.stdout)
 	}
+	for cmd, wants := range map[string][]string{
+		"--help":   {"status", "rollback", "--metrics-file FILE", "$MAAS_BOOT_IMAGES_METRICS_FILE", "--limit-rate RATE", "500K, 50M, 1G", "powers of 1024", "$MAAS_BOOT_IMAGES_LIMIT_RATE"},
+		"import":   {"--metrics-file FILE", "--limit-rate RATE", "500K, 50M, 1G"},
+		"status":   {"--check", "--config", "--storage"},
+		"rollback": {"--to SNAPSHOT", "--wait", "--storage"},
+	} {
+		args := []string{cmd, "--help"}
+		if cmd == "--help" {
+			args = args[:1]
+		}
+		r := cliOK(t, args...)
+		for _, want := range wants {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s --help lacks %s", cmd, want)
+			}
+		}
+	}
 	// Every flag that takes a value names it (FILE, N, DURATION …), never
 	// urfave's bare "value".
 	bare := regexp.MustCompile(`--[a-z-]+ value\b`)
-	for _, cmd := range []string{"import", "sources", "list", "verify", "cleanup", "version"} {
+	for _, cmd := range []string{"import", "sources", "list", "verify", "cleanup", "rollback", "status", "version"} {
 		r := cliOK(t, cmd, "--help")
 		if m := bare.FindAllString(r.stdout, -1); m != nil {
 			t.Errorf("%s --help: %v", cmd, m)

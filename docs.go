@@ -105,16 +105,16 @@ const manSections = `
 : the region refused this cluster: unknown cluster UUID, bad credentials
 
 **5**
-: nothing to import: no boot sources, or no image matches the selections
+: nothing to import: no boot sources, or no image matches the selections; **rollback**: no kept snapshot to switch to
 
 **6**
 : verification failed: signature, checksum or size
 
 **7**
-: another import holds the lock on this storage (use **--wait** to queue)
+: another run holds the lock on this storage or mirror directory (use **--wait** to queue)
 
 **8**
-: local storage problem: not enough space, permission, I/O error
+: local storage problem: not enough space, permission, I/O error; **rollback**: the kept snapshot lost a file
 
 **130**
 : interrupted (SIGINT/SIGTERM); the tree is left as it was
@@ -133,10 +133,22 @@ const manSections = `
 **MAAS_CONFIG_DIR**
 : where bootresources.yaml is looked for without a source flag (default /etc/maas)
 
+**MAAS_BOOT_IMAGES_METRICS_FILE**
+: the Prometheus textfile-collector file that **import** and **mirror** rewrite after every run, as **--metrics-file**
+
+**MAAS_BOOT_IMAGES_LIMIT_RATE**
+: the cap on the download rate of all jobs together, as **--limit-rate**
+
 # FILES
 
 */var/lib/maas/boot-resources*
 : the default storage: **current** is the tree TFTP serves, **cache** the verified files
+
+*/var/lib/maas/boot-resources/.last-run.json*
+: how the last **import**, **rollback**, **cleanup** or **verify --repair** on the storage ended, as **status** shows it (a mirror directory has its own)
+
+*/var/lib/prometheus/node-exporter/maas-boot-images.prom*
+: the metrics file the systemd service writes, for node_exporter's textfile collector
 
 */etc/maas/bootresources.yaml*
 : the MAAS 1.5 sources file, read without a source flag or **MAAS_URL**

@@ -45,7 +45,7 @@ func exitCode(err error) int {
 		return exitLocked
 	case errors.Is(err, simplestreams.ErrSignature), errors.As(err, &sum), errors.Is(err, importer.ErrVerify):
 		return exitVerify
-	case errors.Is(err, source.ErrNoSources), errors.Is(err, simplestreams.ErrNothingSelected):
+	case errors.Is(err, source.ErrNoSources), errors.Is(err, simplestreams.ErrNothingSelected), errors.Is(err, importer.ErrNothingKept):
 		return exitNothing
 	case errors.Is(err, source.ErrRefused):
 		return exitRefused
@@ -66,7 +66,10 @@ func hint(err error, code int) string {
 	if h := keyring.Hint(err); h != "" {
 		return h
 	}
-	var space *importer.SpaceError
+	var (
+		space *importer.SpaceError
+		lost  *importer.SnapshotError
+	)
 	switch {
 	case errors.Is(err, errUsage):
 		return "see 'maas-import-boot-images --help'"
@@ -74,6 +77,10 @@ func hint(err error, code int) string {
 		return "another run is using this directory; use --wait to queue behind it"
 	case errors.As(err, &space):
 		return "free some space, or run 'maas-import-boot-images cleanup' to drop old snapshots"
+	case errors.Is(err, importer.ErrNothingKept):
+		return "only snapshots kept with --keep N can be rolled back to; 'maas-import-boot-images status' lists them"
+	case errors.As(err, &lost):
+		return "roll back to another kept snapshot with --to, or run an import"
 	case code == exitVerify && errors.Is(err, simplestreams.ErrSignature):
 		return "check the source's keyring (--keyring), or that the mirror is not tampered with"
 	}

@@ -19,6 +19,10 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	if c.Int("keep") < 0 {
 		return usagef("--keep must not be negative")
 	}
+	limiter, err := limiterOf(c)
+	if err != nil {
+		return err
+	}
 	b, err := r.chooseSource(c, o)
 	if err != nil {
 		return err
@@ -29,6 +33,7 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	storage := c.String("storage")
 	if !c.IsSet("storage") && b.Storage != "" {
 		storage = b.Storage
+		r.record(storage, "", "", 0)
 	}
 	opts := importer.Options{
 		Storage:            storage,
@@ -43,6 +48,7 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 		NoBootloaders:      c.Bool("no-bootloaders"),
 		UserAgent:          userAgent(),
 		Log:                o.log,
+		Limiter:            limiter,
 	}
 	var bars *progressBars
 	if o.progress {
@@ -52,6 +58,9 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 	res, err := importer.Run(c.Context, sourcesOf(resolveFrom(c, b)), opts)
 	if bars != nil {
 		bars.Wait()
+	}
+	if res != nil {
+		r.record(storage, res.Status, res.Snapshot, res.Bytes.Downloaded)
 	}
 	if err != nil {
 		return err

@@ -35,6 +35,10 @@ func (r *cmdline) cmdMirror(c *cli.Context, o *output) error {
 	if bars != nil {
 		bars.Wait()
 	}
+	if res != nil {
+		r.record("", res.Status, "", res.Bytes.Downloaded)
+		r.recordInventory(func() (inventory, error) { return mirrorInventory(opts.Dir, res) })
+	}
 	if err != nil {
 		return err
 	}
@@ -66,6 +70,11 @@ func mirrorOptions(c *cli.Context) (mirror.Options, error) {
 	if err := checkRunFlags(c); err != nil {
 		return opts, err
 	}
+	limiter, err := limiterOf(c)
+	if err != nil {
+		return opts, err
+	}
+	opts.Limiter = limiter
 	switch {
 	case opts.Dir == "":
 		return opts, usagef("mirror needs --to DIR, the directory to write the mirror into")

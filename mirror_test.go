@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"maas-import-boot-images/cache"
 	"maas-import-boot-images/importer"
 	"maas-import-boot-images/mirror"
 	"maas-import-boot-images/simplestreams/streamtest"
@@ -231,5 +232,99 @@ func TestRandomDelay(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the interrupted run made %s: %v", dir, err)
+	}
+}
+
+// TestMirrorRecorded: a mirror run records how it ended in
+// DIR/.last-run.json, a dot-file the mirror never publishes nor removes,
+// and in the metrics file: the images it mirrored, the bytes of the
+// payload and of DIR/.cache; a failed run carries over the last success
+// and what the published mirror still serves; a dry run writes neither.
+func TestMirrorRecorded(t *testing.T) {
+	up := mirrorUpstream(t)
+	dir := filepath.Join(t.TempDir(), "m")
+	file := filepath.Join(t.TempDir(), "m.prom")
+	r := cliOK(t, "mirror", "--config", up, "--to", dir, "--metrics-file", file, "-o", "json")
+	var res mirror.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("stdout is not one JSON object: %q", r.stdout)
+	}
+	run, err := importer.ReadLastRun(dir)
+	if err != nil || run == nil || run.Command != "mirror" || run.Status != "mirrored" || run.ExitCode != 0 ||
+		run.DownloadedBytes != res.Bytes.Downloaded || run.DownloadedBytes == 0 || !near(float64(run.LastSuccess.UnixNano())/1e9) {
+		t.Fatalf("after a mirror: %+v (%v)", run, err)
+	}
+	p := readProm(t, file)
+	var mirrored []string
+	for _, im := range res.Images {
+		mirrored = append(mirrored, strings.Join([]string{im.OS, im.Arch, im.Subarch, im.Release, im.Label}, "/")+" "+im.VersionName)
+	}
+	cacheBytes, err := cache.New(filepath.Join(dir, mirror.CacheDir)).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, success, code float64) {
+		t.Helper()
+		if got := p.images(); !sameSet(got, mirrored) || len(got) != 23 {
+			t.Errorf("%s: image_info %v, want %v", when, got, mirrored)
+		}
+		if v := p.value(t, "last_run_success", dir); v != success {
+			t.Errorf("%s: last_run_success %v", when, v)
+		}
+		if v := p.value(t, "last_run_exit_code", dir); v != code {
+			t.Errorf("%s: last_run_exit_code %v", when, v)
+		}
+		if c, b := p.value(t, "cache_bytes", dir), p.value(t, "current_bytes", dir); c != float64(cacheBytes) || b != float64(res.Bytes.Total) {
+			t.Errorf("%s: cache_bytes %v, current_bytes %v; want %d, %d", when, c, b, cacheBytes, res.Bytes.Total)
+		}
+	}
+	check("after a mirror", 1, 0)
+	if v := p.value(t, "downloaded_bytes", dir); v != float64(res.Bytes.Downloaded) {
+		t.Errorf("downloaded_bytes %v, want %d", v, res.Bytes.Downloaded)
+	}
+	success := p.value(t, "last_success_timestamp_seconds", dir)
+
+	// Unchanged upstream: the record stays, and says so.
+	cliOK(t, "mirror", "--config", up, "--to", dir, "--metrics-file", file)
+	if run, err := importer.ReadLastRun(dir); err != nil || run == nil || run.Status != "unchanged" {
+		t.Errorf("after an unchanged mirror: %+v (%v)", run, err)
+	}
+
+	// A failure: exit 3, recorded; the mirror as it was, in the metrics too.
+	bad := missingSources(t, demoServer(t))
+	if r := runCLI(t, context.Background(), nil, "mirror", "--config", bad, "--to", dir, "--metrics-file", file, "--retries", "0"); r.code != 3 {
+		t.Fatalf("failing mirror: exit %d: %s", r.code, r.stderr)
+	}
+	run, err = importer.ReadLastRun(dir)
+	if err != nil || run == nil || run.Status != "failed" || run.ExitCode != 3 || !strings.Contains(run.Error, "HTTP 404") ||
+		run.LastSuccess.IsZero() || run.Time.Equal(run.LastSuccess) {
+		t.Errorf("after a failed mirror: %+v (%v)", run, err)
+	}
+	p = readProm(t, file)
+	check("after a failure", 0, 3)
+	if v := p.value(t, "last_success_timestamp_seconds", dir); v < success {
+		t.Errorf("last success %v, want the carried-over %v or later", v, success)
+	}
+
+	// A dry run writes nothing.
+	before, _ := os.ReadFile(file)
+	record, _ := os.ReadFile(filepath.Join(dir, importer.LastRunFile))
+	cliOK(t, "mirror", "--dry-run", "--config", up, "--to", dir, "--metrics-file", file)
+	after, _ := os.ReadFile(file)
+	recordAfter, _ := os.ReadFile(filepath.Join(dir, importer.LastRunFile))
+	if !bytes.Equal(before, after) || !bytes.Equal(record, recordAfter) {
+		t.Error("a dry run rewrote the metrics file or the record")
+	}
+	// The mirror publishes the record nowhere: no metadata names it.
+	err = filepath.WalkDir(filepath.Join(dir, "streams"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(importer.LastRunFile)) {
+				t.Errorf("%s names %s", p, importer.LastRunFile)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

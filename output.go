@@ -57,6 +57,7 @@ func (r *cmdline) parseOutput(c *cli.Context) (*output, error) {
 	default:
 		return nil, usagef("--log-format must be text or json, not %q", f)
 	}
+	r.log = o.log
 	return o, nil
 }
 
@@ -75,10 +76,7 @@ func (r *cmdline) action(cmd func(*cli.Context, *output) error) cli.ActionFunc {
 // report prints a failed run: one error line and maybe a hint on stderr, and
 // with --output json the failure object on stdout.
 func (r *cmdline) report(err error, code int) {
-	msg := oneLine(err.Error())
-	if code == exitInterrupted {
-		msg = "interrupted; the boot tree is as it was"
-	}
+	msg := failureLine(err, code)
 	fmt.Fprintf(r.stderr, "error: %s\n", msg)
 	if h := hint(err, code); h != "" {
 		fmt.Fprintf(r.stderr, "hint: %s\n", h)
@@ -86,6 +84,14 @@ func (r *cmdline) report(err error, code int) {
 	if r.failed.json {
 		_ = r.writeJSON(map[string]any{"status": "failed", "error": msg, "exit_code": code})
 	}
+}
+
+// failureLine is the one line that tells a failure.
+func failureLine(err error, code int) string {
+	if code == exitInterrupted {
+		return "interrupted; the boot tree is as it was"
+	}
+	return oneLine(err.Error())
 }
 
 func oneLine(s string) string {

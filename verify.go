@@ -14,6 +14,7 @@ func (r *cmdline) cmdVerify(c *cli.Context, o *output) error {
 	if err != nil {
 		return err
 	}
+	r.record("", "verified", res.Snapshot, 0)
 	if o.json {
 		return r.writeJSON(res)
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,22 @@ func (d *Dir) Put(r io.Reader, size int64) (string, error) {
 // Sync makes the renames into the cache durable: one directory sync after
 // any number of Commits and Puts.
 func (d *Dir) Sync() error { return disk.SyncDir(d.dir) }
+
+// Bytes is the size of every regular file in the store, unfinished
+// downloads included; a store that does not exist holds nothing.
+func (d *Dir) Bytes() (int64, error) {
+	entries, err := os.ReadDir(d.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, disk.Wrap("reading", d.dir, err)
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n, nil
+}
 
 // isWork reports whether name is an unfinished download, its state or a
 // temporary.

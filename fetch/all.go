@@ -29,10 +29,21 @@ func Missing(into *cache.Dir, list []File) (missing []File, files, bytes summary
 	return missing, files, bytes
 }
 
+// Planner is a Progress that wants to know the whole run: GetAll tells
+// it, once before the downloads start, how many files and bytes they are.
+type Planner interface{ Plan(files int, bytes int64) }
+
 // GetAll gets every file into the store, jobs at once (at least one); the
 // first failure stops the others. It does not sync the store's directory.
 // When ctx ends, the error wraps context.Canceled.
 func (c *Client) GetAll(ctx context.Context, files []File, into *cache.Dir, jobs int) error {
+	if p, ok := c.opts.Progress.(Planner); ok && len(files) > 0 {
+		var bytes int64
+		for _, f := range files {
+			bytes += f.Size
+		}
+		p.Plan(len(files), bytes)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(jobs, 1))
 	for _, f := range files {

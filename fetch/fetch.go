@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"maas-import-boot-images/internal/logs"
 )
 
@@ -62,6 +64,11 @@ type Options struct {
 	Progress Progress
 	// Log receives retries and mismatches; nil → discard.
 	Log *slog.Logger
+	// Limiter, when not nil, caps the rate at which every HTTP body is
+	// read (metadata and files, all Gets at once), in bytes per second
+	// (NewLimiter). Clients may share one. Files copied from a local
+	// directory are not capped.
+	Limiter *rate.Limiter
 }
 
 // Progress receives download progress. It must be safe for concurrent use.

@@ -59,6 +59,10 @@ func (c *Client) requestRange(ctx context.Context, rawURL string, offset, last i
 		return nil, err
 	}
 	sr := &stallReader{r: resp.Body, cancel: cancel, timeout: c.opts.Timeout, counter: counter, release: release}
+	if lim := c.opts.Limiter; lim != nil {
+		sr.chunk = lim.Burst()
+		sr.wait = func(n int) error { return waitFor(ctx, lim, n) }
+	}
 	sr.timer = time.AfterFunc(c.opts.Timeout, func() {
 		sr.stalled.Store(true)
 		cancel()
@@ -78,7 +82,9 @@ func (e *stallError) Timeout() bool   { return true }
 func (e *stallError) Temporary() bool { return true }
 
 // stallReader cancels its request when no byte arrives for timeout, and
-// counts what it reads. Closing it ends the request.
+// counts what it reads. Under a rate cap (Options.Limiter) it reads at
+// most chunk bytes at a time and, after each read, waits for the limiter;
+// that wait is not a stall. Closing it ends the request.
 type stallReader struct {
 	r       io.ReadCloser
 	cancel  context.CancelFunc
@@ -86,15 +92,27 @@ type stallReader struct {
 	timeout time.Duration
 	counter *atomic.Int64
 	stalled atomic.Bool
-	release func() // gives the Client's token back
+	chunk   int               // 0: no cap
+	wait    func(n int) error // waits for the rate cap to let n bytes through
+	release func()            // gives the Client's token back
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
+	if s.chunk > 0 && len(p) > s.chunk {
+		p = p[:s.chunk]
+	}
 	n, err := s.r.Read(p)
 	if n > 0 {
 		s.timer.Reset(s.timeout)
 		if s.counter != nil {
 			s.counter.Add(int64(n))
+		}
+		if s.wait != nil {
+			s.timer.Stop()
+			if werr := s.wait(n); werr != nil {
+				return n, werr
+			}
+			s.timer.Reset(s.timeout)
 		}
 	}
 	if err != nil && err != io.EOF && s.stalled.Load() {

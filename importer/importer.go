@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/logs"
@@ -34,14 +36,17 @@ type Options struct {
 	InsecureSkipVerify bool          // read .sjson without checking signatures
 	NoBootloaders      bool          // import no bootloader products
 	UserAgent          string
-	Log                *slog.Logger // nil → discard
-	Progress           Progress     // nil → none
+	Log                *slog.Logger  // nil → discard
+	Progress           Progress      // nil → none
+	Limiter            *rate.Limiter // caps the download rate of the whole run (fetch.NewLimiter); nil → no cap
 }
 
 // DefaultJobs is how many files an import downloads at once by default.
 const DefaultJobs = 4
 
-// Progress receives download progress (fetch.Progress).
+// Progress receives download progress (fetch.Progress). One that is also
+// a fetch.Planner is told, once before the downloads start, how many files
+// and bytes they are, so that it can show the whole run.
 type Progress = fetch.Progress
 
 // FileProgress follows one download (fetch.FileProgress).
@@ -52,6 +57,7 @@ const (
 	StatusImported  = "imported"
 	StatusUnchanged = "unchanged"
 	StatusDryRun    = "dry-run"
+	StatusFailed    = "failed"
 )
 
 // Result is what a run did, in the shape of SPEC §6's JSON summary.
@@ -63,6 +69,9 @@ type Result struct {
 	Files    Counts      `json:"files"`
 	Bytes    Counts      `json:"bytes"`
 	Duration Seconds     `json:"duration_seconds"`
+	// UpToDate is, for a dry run, whether an import would change nothing:
+	// current serves this selection already, complete.
+	UpToDate bool `json:"-"`
 }
 
 // Seconds is a duration written as fractional seconds in JSON.
@@ -86,7 +95,8 @@ func (o *Options) defaults() {
 // newClient is the HTTP client of a run.
 func newClient(opts Options) *fetch.Client {
 	return fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
-		Jobs: opts.Jobs, Segments: opts.Segments, SegmentThreshold: opts.SegmentThreshold, Progress: opts.Progress, Log: opts.Log})
+		Jobs: opts.Jobs, Segments: opts.Segments, SegmentThreshold: opts.SegmentThreshold, Progress: opts.Progress, Log: opts.Log,
+		Limiter: opts.Limiter})
 }
 
 // Resolve returns the boot sources of a run. Run calls it once, after it
@@ -101,10 +111,11 @@ type Resolve func(ctx context.Context) ([]simplestreams.BootSource, error)
 // metadata, selects the images, downloads what the
 // cache lacks, publishes a new snapshot and switches current to it, then
 // cleans up. When the selection and current agree, nothing is written but
-// the mtime of current/maas.meta. On any error current is left as it was.
-// Cancelling ctx stops the run promptly with an error wrapping
-// context.Canceled.
-func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
+// the mtime of current/maas.meta. On any error current is left as it was,
+// and the Result, when not nil, has status StatusFailed and says how many
+// bytes the run downloaded before it failed. Cancelling ctx stops the run
+// promptly with an error wrapping context.Canceled.
+func Run(ctx context.Context, resolve Resolve, opts Options) (res *Result, err error) {
 	start := time.Now()
 	opts.defaults()
 	st := storage(opts.Storage)
@@ -121,6 +132,12 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	f := newClient(opts)
+	defer func() {
+		if err != nil {
+			res = &Result{Status: StatusFailed, Storage: opts.Storage, Bytes: Counts{Downloaded: f.Received()},
+				Duration: Seconds(time.Since(start))}
+		}
+	}()
 	streams, err := metadata.ReadAll(ctx, f, sources, metadata.Options{InsecureSkipVerify: opts.InsecureSkipVerify, Log: opts.Log})
 	if err != nil {
 		return nil, err
@@ -138,7 +155,7 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Storage: opts.Storage, Images: summary.Images(all)}
+	res = &Result{Storage: opts.Storage, Images: summary.Images(all)}
 	missing, nfiles, nbytes := fetch.Missing(st.cache(), files)
 	res.Files, res.Bytes = nfiles, nbytes
 	done := func(status string) (*Result, error) {
@@ -146,36 +163,29 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		res.Duration = Seconds(time.Since(start))
 		return res, nil
 	}
+	meta := encodeMeta(all)
+	snap, t, same, err := st.upToDate(ctx, missing, images, bls, meta)
+	if err != nil {
+		return nil, err
+	}
 	if opts.DryRun {
+		res.UpToDate = same
 		return done(StatusDryRun)
 	}
-	meta := encodeMeta(all)
-	if len(missing) == 0 {
-		members, ok, err := st.bootloaderMembers(ctx, bls, false)
-		if err != nil {
-			return nil, err
+	if same {
+		logWarnings(opts.Log, t)
+		res.Snapshot = snap
+		now := time.Now()
+		metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
+		if err := os.Chtimes(metaFile, now, now); err != nil {
+			return nil, disk.Wrap("touching", metaFile, err)
 		}
-		var t *tree
-		if ok {
-			if t, err = st.snapshotTree(images, bls, members); err != nil {
-				return nil, err
-			}
-		}
-		if snap, same := st.unchanged(t, meta); same {
-			logWarnings(opts.Log, t)
-			res.Snapshot = snap
-			now := time.Now()
-			metaFile := filepath.Join(opts.Storage, snap, "maas.meta")
-			if err := os.Chtimes(metaFile, now, now); err != nil {
-				return nil, disk.Wrap("touching", metaFile, err)
-			}
-			// Nothing else is written, not even by cleanup (SPEC §4):
-			// old snapshots go after the next switch, or by `cleanup`.
-			opts.Log.Info("nothing changed", "current", snap, "images", len(all))
-			return done(StatusUnchanged)
-		}
+		// Nothing else is written, not even by cleanup (SPEC §4):
+		// old snapshots go after the next switch, or by `cleanup`.
+		opts.Log.Info("nothing changed", "current", snap, "images", len(all))
+		return done(StatusUnchanged)
 	}
-	snap, err := st.build(ctx, f, missing, images, bls, meta, opts)
+	snap, err = st.build(ctx, f, missing, images, bls, meta, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +194,25 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 	opts.Log.Info("imported", "snapshot", snap, "images", len(images), "bootloaders", len(bls), "downloaded_files", res.Files.Downloaded, "downloaded_bytes", res.Bytes.Downloaded)
 	st.cleanupAfter(opts, true)
 	return done(StatusImported)
+}
+
+// upToDate reports whether current already serves this selection,
+// complete (storage.unchanged), and returns it and its tree if so. It
+// writes nothing.
+func (st storage) upToDate(ctx context.Context, missing []fetch.File, images, bls []simplestreams.BootImage, meta []byte) (string, *tree, bool, error) {
+	if len(missing) > 0 {
+		return "", nil, false, nil
+	}
+	members, ok, err := st.bootloaderMembers(ctx, bls, false)
+	if err != nil || !ok {
+		return "", nil, false, err
+	}
+	t, err := st.snapshotTree(images, bls, members)
+	if err != nil {
+		return "", nil, false, err
+	}
+	snap, same := st.unchanged(t, meta)
+	return snap, t, same, nil
 }
 
 // build downloads the missing files into the cache, unpacks the
@@ -236,6 +265,16 @@ func logWarnings(log *slog.Logger, t *tree) {
 	}
 }
 
+// fileLabel names a file for people: the image (or bootloader) that
+// needs it and its base name, as in "noble/amd64/ga-24.04 squashfs" or
+// "bootloader/uefi/amd64 shim-signed.tar.xz".
+func fileLabel(im simplestreams.BootImage, it simplestreams.File) string {
+	if im.Bootloader != "" {
+		return path.Join("bootloader", im.Bootloader, im.Arch) + " " + path.Base(it.Path)
+	}
+	return path.Join(im.Release, im.Arch, im.Subarch) + " " + path.Base(it.Path)
+}
+
 // planFiles turns images into distinct files by sha256. Two items with the
 // same sha256 but a different size are refused.
 func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) ([]fetch.File, error) {
@@ -254,7 +293,7 @@ func planFiles(images []simplestreams.BootImage, locs []simplestreams.Location) 
 				return nil, err
 			}
 			seen[it.SHA256] = len(files)
-			files = append(files, fetch.File{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: path.Base(it.Path)})
+			files = append(files, fetch.File{SHA256: it.SHA256, SHA512: it.SHA512, Size: it.Size, URL: u, Name: fileLabel(im, it)})
 		}
 	}
 	return files, nil

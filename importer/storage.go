@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -212,18 +211,10 @@ type CleanupResult struct {
 // the unfinished downloads. With dryRun it only lists them.
 func (s storage) cleanup(keep int, dryRun, parts bool, log *slog.Logger) (*CleanupResult, error) {
 	res := &CleanupResult{Snapshots: []string{}, CacheFiles: []string{}}
-	cur := s.currentSnapshot()
-	entries, err := os.ReadDir(string(s))
+	_, snaps, err := s.snapshots() // newest first
 	if err != nil {
-		return nil, disk.Wrap("reading", string(s), err)
+		return nil, err
 	}
-	var snaps []string
-	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), snapshotPrefix) && e.Name() != cur {
-			snaps = append(snaps, e.Name())
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(snaps)))
 	if keep < len(snaps) {
 		for _, name := range snaps[keep:] {
 			res.Snapshots = append(res.Snapshots, name)

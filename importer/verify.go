@@ -15,6 +15,7 @@ import (
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/simplestreams"
 )
 
 // VerifyResult is what Verify found.
@@ -114,22 +115,8 @@ func (s storage) checkTree(snap string, good map[uint64]string) (treeCheck, erro
 	if _, err := readMeta(filepath.Join(root, metaName)); err != nil {
 		res.list = append(res.list, err.Error())
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		switch {
-		case d.IsDir() || rel == metaName:
-			return nil
-		case d.Type()&fs.ModeSymlink != 0:
-			// Only pxelinux's module directory (SPEC §4.1).
-			target, err := os.Readlink(p)
-			if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
-				res.list = append(res.list, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
-			}
-			return nil
-		case !d.Type().IsRegular():
+	err := walkTree(root, func(rel string, d fs.DirEntry) error {
+		if !d.Type().IsRegular() {
 			res.list = append(res.list, fmt.Sprintf("%s/%s: not a regular file", snap, rel))
 			return nil
 		}
@@ -142,12 +129,56 @@ func (s storage) checkTree(snap string, good map[uint64]string) (treeCheck, erro
 			res.list = append(res.list, fmt.Sprintf("%s/%s: not a link of a verified cache file", snap, rel))
 		}
 		return nil
+	}, func(rel string) error {
+		res.list = append(res.list, fmt.Sprintf("%s/%s: a symlink that is not pxelinux's module directory", snap, rel))
+		return nil
 	})
 	return res, disk.Wrap("reading", root, err)
 }
 
+// walkTree walks the tree of a snapshot at root: file sees every entry
+// but directories, maas.meta and symlinks (rel is its path in the tree);
+// badLink sees each symlink that is not pxelinux's module directory, the
+// one symlink a tree may have (SPEC §4.1). Either's error ends the walk.
+func walkTree(root string, file func(rel string, d fs.DirEntry) error, badLink func(rel string) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case d.IsDir() || rel == metaName:
+			return nil
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if fi, serr := os.Stat(p); err != nil || serr != nil || !fi.IsDir() || !isSyslinuxLink(rel, target) {
+				return badLink(rel)
+			}
+			return nil
+		}
+		return file(rel, d)
+	})
+}
+
 // meta is maas.meta parsed: os → arch → subarch → release → label → entry.
 type meta map[string]map[string]map[string]map[string]map[string]metaEntry
+
+// images lists what maas.meta records, in no particular order.
+func (m meta) images() []simplestreams.Image {
+	var out []simplestreams.Image
+	for osName, arches := range m {
+		for arch, subs := range arches {
+			for sub, rels := range subs {
+				for rel, labels := range rels {
+					for label := range labels {
+						out = append(out, simplestreams.Image{OS: osName, Arch: arch, Subarch: sub, Release: rel, Label: label})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
 
 func readMeta(p string) (meta, error) {
 	b, err := os.ReadFile(p)
@@ -204,6 +235,7 @@ func List(storageDir string) (*Listing, error) {
 						if _, err := os.Stat(s.path(snap, osName)); err != nil {
 							// a bootloader: release is its type
 							im.Size = treeSize(s.path(snap, "bootloader", rel, arch))
+							im.Bootloader = true
 						}
 						l.Images = append(l.Images, im)
 					}

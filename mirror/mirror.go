@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/lock"
 	"maas-import-boot-images/internal/logs"
@@ -41,6 +43,7 @@ type Options struct {
 	UserAgent          string
 	Log                *slog.Logger   // nil → discard
 	Progress           fetch.Progress // nil → none
+	Limiter            *rate.Limiter  // caps the download rate of the whole run (fetch.NewLimiter); nil → no cap
 }
 
 // DefaultJobs is how many files a run downloads at once by default.
@@ -51,6 +54,7 @@ const (
 	StatusMirrored  = "mirrored"
 	StatusUnchanged = "unchanged"
 	StatusDryRun    = "dry-run"
+	StatusFailed    = "failed"
 )
 
 // Metadata modes of a Result.
@@ -99,9 +103,11 @@ func (o *Options) defaults() {
 // products files, then the index, each atomically; then it removes the
 // files that neither this run's metadata nor the previous run's names.
 // When nothing changed upstream it writes nothing. On any error the
-// published mirror is left complete. Cancelling ctx stops the run
-// promptly with an error wrapping context.Canceled.
-func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
+// published mirror is left complete, and the Result, when not nil, has
+// status StatusFailed and says how many bytes the run downloaded before it
+// failed. Cancelling ctx stops the run promptly with an error wrapping
+// context.Canceled.
+func Run(ctx context.Context, resolve Resolve, opts Options) (res *Result, err error) {
 	start := time.Now()
 	opts.defaults()
 	if !opts.DryRun {
@@ -116,7 +122,13 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	f := fetch.New(fetch.Options{Timeout: opts.Timeout, Retries: opts.Retries, UserAgent: opts.UserAgent,
-		Jobs: opts.Jobs, Segments: opts.Segments, Progress: opts.Progress, Log: opts.Log})
+		Jobs: opts.Jobs, Segments: opts.Segments, Progress: opts.Progress, Log: opts.Log, Limiter: opts.Limiter})
+	defer func() {
+		if err != nil {
+			res = &Result{Status: StatusFailed, Storage: opts.Dir, Bytes: summary.Counts{Downloaded: f.Received()},
+				Duration: summary.Seconds(time.Since(start))}
+		}
+	}()
 	streams, err := metadata.ReadAll(ctx, f, sources, metadata.Options{InsecureSkipVerify: opts.InsecureSkipVerify, KeepRaw: !opts.Rewrite, Log: opts.Log})
 	if err != nil {
 		return nil, err
@@ -131,7 +143,7 @@ func Run(ctx context.Context, resolve Resolve, opts Options) (*Result, error) {
 		return nil, err
 	}
 	d := dir(opts.Dir)
-	res := &Result{Storage: opts.Dir, Index: p.index, Metadata: metadataMode(opts), Images: summary.Images(chosen), Products: p.products}
+	res = &Result{Storage: opts.Dir, Index: p.index, Metadata: metadataMode(opts), Images: summary.Images(chosen), Products: p.products}
 	missing, nfiles, nbytes := fetch.Missing(d.cache(), p.files)
 	res.Files, res.Bytes = nfiles, nbytes
 	done := func(status string) (*Result, error) {

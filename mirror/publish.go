@@ -23,16 +23,18 @@ import (
 //	.lock                 the run's flock
 //	.cache/<sha256>       the store: every payload file once
 //	.mirror-state.json    what the published metadata names (see state)
+//	.last-run.json        how the last run ended (the command line writes it)
 //	<path>                payload, hard links of .cache/<sha256>
 //	streams/v1/…          metadata
 type dir string
 
-const cacheDir = ".cache"
+// CacheDir is the store's name in a mirror directory.
+const CacheDir = ".cache"
 
 var checkSpace = disk.CheckSpace
 
 func (d dir) path(rel string) string { return filepath.Join(string(d), filepath.FromSlash(rel)) }
-func (d dir) cache() *cache.Dir      { return cache.New(d.path(cacheDir)) }
+func (d dir) cache() *cache.Dir      { return cache.New(d.path(CacheDir)) }
 
 // publish makes the mirror what p describes, in an order that never lets
 // the published metadata name an absent file: payload links, products

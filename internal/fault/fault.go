@@ -23,13 +23,14 @@ const (
 	Switch                         // renaming the new symlink over current
 	Remove                         // removing an old snapshot
 	PartState                      // writing the state file of a segmented download beside its .part
+	WriteRecord                    // writing the record of how a run ended (.last-run.json)
 )
 
 var names = map[Step]string{
 	CreatePart: "create-part", Write: "write", SyncFile: "sync-file", Rename: "rename",
 	SyncDir: "sync-dir", Mkdir: "mkdir", Link: "link", WriteMeta: "write-meta", Put: "put",
 	RenameSnapshot: "rename-snapshot", Symlink: "symlink", Switch: "switch", Remove: "remove",
-	PartState: "part-state",
+	PartState: "part-state", WriteRecord: "write-record",
 }
 
 func (s Step) String() string {
