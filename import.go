@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/importer"
 )
 
@@ -50,28 +51,16 @@ func (r *cmdline) cmdImport(c *cli.Context, o *output) error {
 		Log:                o.log,
 		Limiter:            limiter,
 	}
-	var bars *progressBars
-	if o.progress {
-		bars = newProgressBars(r.stderr)
-		opts.Progress = bars
-	}
+	wait := r.bars(o, func(p fetch.Progress) { opts.Progress = p })
 	res, err := importer.Run(c.Context, sourcesOf(resolveFrom(c, b)), opts)
-	if bars != nil {
-		bars.Wait()
-	}
+	wait()
 	if res != nil {
 		r.record(storage, res.Status, res.Snapshot, res.Bytes.Downloaded)
 	}
 	if err != nil {
 		return err
 	}
-	if o.json {
-		return r.writeJSON(res)
-	}
-	if !o.quiet {
-		r.printImport(res)
-	}
-	return nil
+	return r.result(o, res, func() { r.printImport(res) })
 }
 
 // checkRunFlags checks the flags that import and mirror share.

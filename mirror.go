@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/mirror"
 	"maas-import-boot-images/simplestreams"
 )
@@ -26,15 +27,9 @@ func (r *cmdline) cmdMirror(c *cli.Context, o *output) error {
 	if err := randomDelay(c.Context, c.Duration("random-delay"), o.log); err != nil {
 		return err
 	}
-	var bars *progressBars
-	if o.progress {
-		bars = newProgressBars(r.stderr)
-		opts.Progress = bars
-	}
+	wait := r.bars(o, func(p fetch.Progress) { opts.Progress = p })
 	res, err := mirror.Run(c.Context, mirror.Resolve(sourcesOf(resolveFrom(c, b))), opts)
-	if bars != nil {
-		bars.Wait()
-	}
+	wait()
 	if res != nil {
 		r.record("", res.Status, "", res.Bytes.Downloaded)
 		r.recordInventory(func() (inventory, error) { return mirrorInventory(opts.Dir, res) })
@@ -42,13 +37,7 @@ func (r *cmdline) cmdMirror(c *cli.Context, o *output) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
-		return r.writeJSON(res)
-	}
-	if !o.quiet {
-		r.printMirror(res)
-	}
-	return nil
+	return r.result(o, res, func() { r.printMirror(res) })
 }
 
 // mirrorOptions checks mirror's own flags and reads the signing key.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maas-import-boot-images/fetch"
 	"strconv"
 	"strings"
 
@@ -71,6 +72,29 @@ func (r *cmdline) action(cmd func(*cli.Context, *output) error) cli.ActionFunc {
 		}
 		return cmd(c, o)
 	}
+}
+
+// bars starts progress bars on stderr when o asks for them, handing them
+// to set, and returns what waits for them to finish drawing.
+func (r *cmdline) bars(o *output, set func(fetch.Progress)) (wait func()) {
+	if !o.progress {
+		return func() {}
+	}
+	b := newProgressBars(r.stderr)
+	set(b)
+	return b.Wait
+}
+
+// result prints a run's result: the JSON object with --output json,
+// nothing with --quiet, else the text that text prints.
+func (r *cmdline) result(o *output, res any, text func()) error {
+	switch {
+	case o.json:
+		return r.writeJSON(res)
+	case !o.quiet:
+		text()
+	}
+	return nil
 }
 
 // report prints a failed run: one error line and maybe a hint on stderr, and

@@ -15,12 +15,8 @@ func (r *cmdline) cmdVerify(c *cli.Context, o *output) error {
 		return err
 	}
 	r.record("", "verified", res.Snapshot, 0)
-	if o.json {
-		return r.writeJSON(res)
-	}
-	if !o.quiet {
+	return r.result(o, res, func() {
 		fmt.Fprintf(r.stdout, "ok: %d cache files (%s) verified; %s links only verified files (%d)\n",
 			res.CacheFiles, humanBytes(res.Bytes), res.Snapshot, res.TreeFiles)
-	}
-	return nil
+	})
 }

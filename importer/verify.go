@@ -229,7 +229,7 @@ func List(storageDir string) (*Listing, error) {
 			for sub, rels := range subs {
 				for rel, labels := range rels {
 					for label, e := range labels {
-						im := ListImage{ImageInfo: ImageInfo{OS: osName, Arch: arch, Subarch: sub, Release: rel, Label: label,
+						im := ListImage{ImageInfo: ImageInfo{Image: simplestreams.Image{OS: osName, Arch: arch, Subarch: sub, Release: rel, Label: label},
 							ContentID: e.ContentID, ProductName: e.ProductName, VersionName: e.VersionName}}
 						im.Size = treeSize(s.path(snap, osName, arch, sub, rel, label))
 						if _, err := os.Stat(s.path(snap, osName)); err != nil {

@@ -41,14 +41,10 @@ type Counts struct {
 
 // Image describes one image of a run.
 type Image struct {
-	OS          string `json:"os"`
-	Arch        string `json:"arch"`
-	Subarch     string `json:"subarch"`
-	Release     string `json:"release"`
-	Label       string `json:"label"`
-	ContentID   string `json:"content_id"`
-	ProductName string `json:"product_name"`
-	VersionName string `json:"version_name"`
+	simplestreams.Image        // os, arch, subarch, release, label
+	ContentID           string `json:"content_id"`
+	ProductName         string `json:"product_name"`
+	VersionName         string `json:"version_name"`
 	// Bootloader is true for a bootloader product (then Release is its
 	// bootloader-type, as in maas.meta).
 	Bootloader bool `json:"-"`
@@ -58,7 +54,7 @@ type Image struct {
 func Images(images []simplestreams.BootImage) []Image {
 	out := make([]Image, 0, len(images))
 	for _, im := range images {
-		out = append(out, Image{OS: im.OS, Arch: im.Arch, Subarch: im.Subarch, Release: im.Release, Label: im.Label,
+		out = append(out, Image{Image: im.Image,
 			ContentID: im.ContentID, ProductName: im.ProductName, VersionName: im.VersionName, Bootloader: im.Bootloader != ""})
 	}
 	return out
