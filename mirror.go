@@ -15,6 +15,12 @@ import (
 // (SPEC §7). Like import, the run takes the directory's lock before it
 // resolves the sources.
 func (r *cmdline) cmdMirror(c *cli.Context, o *output) error {
+	// Until the run says what it mirrored, a failure leaves the published
+	// mirror as it was: the metrics file carries its images over.
+	dir := c.String("to")
+	r.recordInventory(func() (inventory, error) {
+		return mirrorInventory(dir, &mirror.Result{Status: mirror.StatusFailed})
+	})
 	opts, err := mirrorOptions(c)
 	if err != nil {
 		return err

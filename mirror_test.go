@@ -306,6 +306,14 @@ func TestMirrorRecorded(t *testing.T) {
 		t.Errorf("last success %v, want the carried-over %v or later", v, success)
 	}
 
+	// A failure before the run resolves anything (a sources file that is
+	// not there: exit 2) carries the published mirror over too.
+	if r := runCLI(t, context.Background(), nil, "mirror", "--config", filepath.Join(t.TempDir(), "none.yaml"), "--to", dir, "--metrics-file", file); r.code != 2 {
+		t.Fatalf("mirror without its sources file: exit %d: %s", r.code, r.stderr)
+	}
+	p = readProm(t, file)
+	check("after an early failure", 0, 2)
+
 	// A dry run writes nothing.
 	before, _ := os.ReadFile(file)
 	record, _ := os.ReadFile(filepath.Join(dir, importer.LastRunFile))

@@ -131,6 +131,11 @@ func (r *cmdline) finishRecording(code int, err error) {
 	if rec.metricsFile == "" {
 		return
 	}
+	if rec.storage == "" {
+		// mirror without --to: no directory to report on.
+		log.Warn("metrics file not written: the run names no directory", "file", rec.metricsFile)
+		return
+	}
 	if werr := writeMetrics(rec, run, log); werr != nil {
 		log.Error("metrics file not written", "file", rec.metricsFile, "err", werr)
 	}
