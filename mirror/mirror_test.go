@@ -9,12 +9,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/internal/lock"
 	"maas-import-boot-images/simplestreams"
 	"maas-import-boot-images/simplestreams/streamtest"
@@ -308,5 +310,47 @@ func TestVerbatimOneSource(t *testing.T) {
 	opts.Rewrite = true
 	if _, err := Run(context.Background(), given(srcs), opts); !errors.Is(err, ErrConfig) {
 		t.Errorf("one content id from two sources: got %v, want ErrConfig", err)
+	}
+}
+
+// TestRemoveFailsThenRetried: a file whose grace ended but that cannot be
+// removed stays in the grace, and a later run removes it and lets the
+// store reclaim its copy.
+func TestRemoveFailsThenRetried(t *testing.T) {
+	v1, v2 := upstream(t, spec("20250101")), upstream(t, spec("20250101", "20250202"))
+	srv := newServer(t, v1.Dir)
+	dir := t.TempDir()
+	src := source(srv.URL, noble)
+	mirrorOK(t, src, testOptions(dir))
+	srv.Serve(v2.Dir)
+	mirrorOK(t, src, testOptions(dir)) // publishes 20250202; 20250101 in grace
+	restore := fault.Set(func(step fault.Step, path string) error {
+		if step == fault.Remove {
+			return syscall.EACCES
+		}
+		return nil
+	})
+	res := mirrorOK(t, src, testOptions(dir)) // the grace ends, but nothing can be removed
+	restore()
+	if res.Removed != 0 {
+		t.Fatalf("removed %d files through a failing remove", res.Removed)
+	}
+	old := func() []string {
+		return slices.DeleteFunc(payloadFiles(t, dir), func(p string) bool { return !strings.Contains(p, "20250101") })
+	}
+	if len(old()) == 0 {
+		t.Fatal("the test's failing remove removed the old version anyway")
+	}
+	if res := mirrorOK(t, src, testOptions(dir)); res.Removed == 0 || len(old()) != 0 {
+		t.Errorf("the next run removed %d files; left %v", res.Removed, old())
+	}
+	if orphans, err := filepath.Glob(filepath.Join(dir, CacheDir, "*")); err == nil {
+		for _, o := range orphans {
+			if fi, err := os.Stat(o); err == nil && fi.Mode().IsRegular() {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink < 2 {
+					t.Errorf("%s is linked by nothing and was not reclaimed", o)
+				}
+			}
+		}
 	}
 }

@@ -78,8 +78,9 @@ func (d dir) publish(ctx context.Context, p *plan, opts Options, res *Result) (b
 			return false, err
 		}
 	}
-	res.Removed = w.remove(old.Grace.minus(named), opts)
-	if err := w.writeState(state{Current: named, Grace: old.Current.minus(named)}); err != nil {
+	removed, kept := w.remove(old.Grace.minus(named), opts)
+	res.Removed = removed
+	if err := w.writeState(state{Current: named, Grace: old.Current.minus(named).union(kept)}); err != nil {
 		return false, err
 	}
 	if _, _, err := d.cache().RemoveUnreferenced(true, false, nil); err != nil {
@@ -221,15 +222,17 @@ func (w *writer) sync() error {
 }
 
 // remove removes the files whose grace ended, and the directories they
-// leave empty. A file that cannot be removed is logged and counted as
-// kept: the next run tries again (it stays in the state's grace).
-func (w *writer) remove(gone paths, opts Options) int {
-	n := 0
+// leave empty; it returns how many it removed and those it could not. A
+// file that cannot be removed is logged and kept in the state's grace, so
+// that the next run tries again.
+func (w *writer) remove(gone paths, opts Options) (n int, kept paths) {
+	kept = paths{}
 	for _, rel := range gone.sorted() {
 		name := w.d.path(rel)
 		err := disk.Do(fault.Remove, "removing", name, func() error { return os.Remove(name) })
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			opts.Log.Warn("removing a file the mirror no longer names failed", "err", err)
+			kept[rel] = true
 			continue
 		}
 		if err == nil {
@@ -242,5 +245,5 @@ func (w *writer) remove(gone paths, opts Options) int {
 			}
 		}
 	}
-	return n
+	return n, kept
 }
