@@ -14,8 +14,9 @@ package fetch
 //     through internal/disk) records each segment's range and how many of
 //     its bytes, from its start, the .part holds. It is written before any
 //     segment is, then at least every saveEvery while bytes arrive, when a
-//     segment completes and when the download stops; so it never claims
-//     bytes that a killed process had not written, and a .part without it
+//     segment completes and when the download stops, each time after the
+//     .part is synced; so it never claims bytes that a killed process (or
+//     a power cut) had not written, and a .part without it
 //     is always what a single stream left, a prefix of the file. The next
 //     run asks only for what each segment lacks, keeping the layout it
 //     finds (with at most Segments of them at once, even 1).
@@ -121,7 +122,8 @@ func plan(size, prefix int64, k int) []segment {
 // segments is a segmented download under way. It is safe for concurrent
 // use by the goroutines of its segments.
 type segments struct {
-	path   string // the state file
+	path   string     // the state file
+	part   *disk.File // the .part it describes
 	every  time.Duration
 	mu     sync.Mutex // guards st and saved
 	st     segState
@@ -186,13 +188,18 @@ func (s *segments) maybeSave() error {
 	return s.write()
 }
 
-// write writes the state file; s.saving is held.
+// write writes the state file; s.saving is held. The bytes it claims are
+// synced first, so that after a power cut, too, it claims none that the
+// .part lacks.
 func (s *segments) write() error {
 	s.mu.Lock()
 	b, err := json.Marshal(s.st)
 	s.saved = time.Now()
 	s.mu.Unlock()
 	if err != nil {
+		return err
+	}
+	if err := s.part.Sync(); err != nil {
 		return err
 	}
 	return disk.WriteFile(s.path, b, fault.PartState)
@@ -295,7 +302,7 @@ func (c *Client) resumeSegments(f File, path string, out *disk.File) (*segments,
 	if err != nil {
 		return nil, err
 	}
-	s := &segments{path: path, every: c.saveEvery}
+	s := &segments{path: path, part: out, every: c.saveEvery}
 	b, err := readState(path)
 	if err == nil && json.Unmarshal(b, &s.st) == nil && s.st.valid(f.Size, partSize) {
 		return s, nil

@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"maas-import-boot-images/cache"
+	"maas-import-boot-images/internal/fault"
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
@@ -370,5 +372,41 @@ func TestSegmentStateSymlink(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(victim); !bytes.Equal(got, js) {
 		t.Errorf("the link's target was changed: %s", got)
+	}
+}
+
+// TestSegmentStateAfterSync: every write of the state file comes after a
+// sync of the .part it describes, so that the bytes it claims are on the
+// disk before the claim is, power cut or not.
+func TestSegmentStateAfterSync(t *testing.T) {
+	var mu sync.Mutex
+	var steps []string
+	restore := fault.Set(func(step fault.Step, path string) error {
+		if step == fault.SyncFile && strings.HasSuffix(path, ".part") || step == fault.PartState {
+			mu.Lock()
+			steps = append(steps, step.String())
+			mu.Unlock()
+		}
+		return nil
+	})
+	defer restore()
+	_, _, f, d, err := fetchFile(t, 4, 1<<20+7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, d, f)
+	mu.Lock()
+	defer mu.Unlock()
+	states := 0
+	for i, s := range steps {
+		if s == fault.PartState.String() {
+			states++
+			if i == 0 || steps[i-1] != fault.SyncFile.String() {
+				t.Fatalf("state file written without a sync of the .part just before it: %v", steps)
+			}
+		}
+	}
+	if states < 2 {
+		t.Errorf("the state file was written %d times: %v", states, steps)
 	}
 }

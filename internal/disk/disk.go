@@ -158,6 +158,11 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// Sync makes what was written to the file durable.
+func (f *File) Sync() error {
+	return Do(fault.SyncFile, "syncing", f.f.Name(), f.f.Sync)
+}
+
 // Truncate drops everything from n on and makes the next Write start at n.
 func (f *File) Truncate(n int64) error {
 	if err := f.f.Truncate(n); err != nil {
