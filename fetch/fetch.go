@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/internal/redact"
 )
 
 // Defaults of every HTTP client of the program, the region's and the
@@ -152,15 +152,7 @@ func New(opts Options) *Client {
 // was fetched this time; metadata does not count.
 func (c *Client) Received() int64 { return c.received.Load() }
 
-// Redact drops a URL's user information, for logs and errors; a string
-// that is not a URL is returned as it is.
-func Redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s
-	}
-	u.User = nil
-	return u.String()
-}
+// Redact drops a URL's user information, for logs and errors (redact.URL).
+func Redact(s string) string { return redact.URL(s) }
 
 func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 
+	"maas-import-boot-images/internal/redact"
 	"maas-import-boot-images/simplestreams"
 )
 
@@ -93,11 +93,11 @@ func Usable(path string) bool {
 // *simplestreams.SignatureError.
 func Load(s simplestreams.BootSource, log *slog.Logger) (kr *simplestreams.Keyring, from string, err error) {
 	if len(s.KeyringData) > 0 {
-		kr, err = simplestreams.ParseKeyring("keyring_data of "+redactURL(s.URL), s.KeyringData)
+		kr, err = simplestreams.ParseKeyring("keyring_data of "+redact.URL(s.URL), s.KeyringData)
 		return kr, "from keyring_data", err
 	}
 	if s.Keyring == "" {
-		return nil, "", &Error{Msg: fmt.Sprintf("source %s is signed but has no keyring (give one with --keyring)", redactURL(s.URL))}
+		return nil, "", &Error{Msg: fmt.Sprintf("source %s is signed but has no keyring (give one with --keyring)", redact.URL(s.URL))}
 	}
 	standard := s.Keyring == UbuntuFile
 	file := s.Keyring
@@ -108,7 +108,7 @@ func Load(s simplestreams.BootSource, log *slog.Logger) (kr *simplestreams.Keyri
 	if standard && errors.Is(err, fs.ErrNotExist) {
 		from = UbuntuName + ": " + UbuntuFile + " is not on this machine"
 		if log != nil {
-			log.Info(UbuntuFile+" is not on this machine: using "+UbuntuName, "source", redactURL(s.URL))
+			log.Info(UbuntuFile+" is not on this machine: using "+UbuntuName, "source", redact.URL(s.URL))
 		}
 		kr, err = Ubuntu()
 		return kr, from, err
@@ -118,7 +118,7 @@ func Load(s simplestreams.BootSource, log *slog.Logger) (kr *simplestreams.Keyri
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return nil, "", &Error{Msg: fmt.Sprintf("keyring %s of source %s", s.Keyring, redactURL(s.URL)), Err: err,
+		return nil, "", &Error{Msg: fmt.Sprintf("keyring %s of source %s", s.Keyring, redact.URL(s.URL)), Err: err,
 			Hint: "install the keyring, or give one with --keyring"}
 	}
 	kr, err = simplestreams.ParseKeyring(s.Keyring, b)
@@ -132,14 +132,4 @@ func Hint(err error) string {
 		return e.Hint
 	}
 	return ""
-}
-
-// redactURL drops the user and password of a URL, for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	u.User = nil
-	return u.String()
 }
