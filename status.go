@@ -38,6 +38,9 @@ type currentStatus struct {
 	LastImport time.Time            `json:"last_import"` // the mtime of maas.meta: the last import that published or confirmed it
 	Images     []importer.ListImage `json:"images"`
 	Bytes      int64                `json:"bytes"` // each file once
+	// Problem says why current cannot be read (a damaged tree: verify
+	// tells more, the next import rebuilds it); "" when it can.
+	Problem string `json:"problem,omitempty"`
 }
 
 type checkReport struct {
@@ -118,7 +121,14 @@ func readStatus(storage string, o *output) (*statusReport, error) {
 	switch {
 	case errors.Is(err, importer.ErrNoCurrent):
 	case err != nil:
-		return nil, err
+		// current is there but cannot be read: still a report, the one
+		// an operator runs status for.
+		cur, _, serr := importer.Snapshots(storage)
+		if serr != nil {
+			return nil, err
+		}
+		o.log.Warn("current cannot be read", "err", err)
+		rep.Current = &currentStatus{Snapshot: cur, Images: []importer.ListImage{}, Problem: oneLine(err.Error())}
 	default:
 		u, err := importer.DiskUsage(storage)
 		if err != nil {
@@ -176,7 +186,9 @@ func compare(cur *currentStatus, plan *importer.Result) *checkReport {
 
 func printStatus(w io.Writer, rep *statusReport) {
 	field(w, "storage", "%s\n", rep.Storage)
-	if cur := rep.Current; cur != nil {
+	if cur := rep.Current; cur != nil && cur.Problem != "" {
+		field(w, "current", "%s: cannot be read: %s (run verify; the next import rebuilds it)\n", cur.Snapshot, cur.Problem)
+	} else if cur != nil {
 		n := make([]importer.ImageInfo, 0, len(cur.Images))
 		for _, im := range cur.Images {
 			n = append(n, im.ImageInfo)

@@ -99,6 +99,19 @@ func TestStatus(t *testing.T) {
 	if r := cliOK(t, "status", "--storage", storage, "-q"); r.stdout != "" || r.stderr != "" {
 		t.Errorf("status -q printed %q %q", r.stdout, r.stderr)
 	}
+
+	// A damaged current (its maas.meta gone) is still reported, exit 0.
+	if err := os.Remove(filepath.Join(storage, "current", "maas.meta")); err != nil {
+		t.Fatal(err)
+	}
+	r = cliOK(t, "status", "--storage", storage)
+	if !hasText(r.stdout, "current:     "+res.Snapshot+": cannot be read: ") || !hasText(r.stdout, "import, failed (exit 3)") {
+		t.Errorf("with a damaged current, status says:\n%s", r.stdout)
+	}
+	rep = statusJSON(t, "--storage", storage)
+	if rep.Current == nil || rep.Current.Snapshot != res.Snapshot || rep.Current.Problem == "" || rep.LastRun == nil {
+		t.Errorf("with a damaged current: %+v", rep.Current)
+	}
 }
 
 // TestReadOnlyRunsRecordNothing: status, list, verify, sources and the
