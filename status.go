@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"maas-import-boot-images/importer"
+	"maas-import-boot-images/internal/logs"
 )
 
 // Answers of status --check.
@@ -90,6 +91,15 @@ func (r *cmdline) cmdStatus(c *cli.Context, o *output) error {
 			storage = b.Storage
 		}
 		resolve = sourcesOf(resolveFrom(c, b))
+	} else if !c.IsSet("storage") {
+		// The storage import would use: a MAAS 1.5 bootresources.yaml
+		// it reads may name one. Choosing reads local files only; a
+		// backend that cannot be chosen leaves the default.
+		quiet := *o
+		quiet.log = logs.OrDiscard(nil)
+		if b, err := r.chooseSource(c, &quiet); err == nil && b.Storage != "" {
+			storage = b.Storage
+		}
 	}
 	rep, err := readStatus(storage, o)
 	if err != nil {

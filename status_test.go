@@ -100,6 +100,17 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status -q printed %q %q", r.stdout, r.stderr)
 	}
 
+	// Without --storage, status looks where import would: the storage a
+	// MAAS 1.5 bootresources.yaml in $MAAS_CONFIG_DIR names.
+	conf := t.TempDir()
+	legacy := "boot:\n  storage: " + storage + "\n  sources:\n    - path: http://127.0.0.1:1/\n      selections: [{release: noble}]\n"
+	if err := os.WriteFile(filepath.Join(conf, "bootresources.yaml"), []byte(legacy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, context.Background(), map[string]string{"MAAS_CONFIG_DIR": conf}, "status"); r.code != 0 || !hasText(r.stdout, "current:     "+res.Snapshot) || r.stderr != "" {
+		t.Errorf("status with a 1.5 file naming the storage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// A damaged current (its maas.meta gone) is still reported, exit 0.
 	if err := os.Remove(filepath.Join(storage, "current", "maas.meta")); err != nil {
 		t.Fatal(err)
