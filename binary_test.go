@@ -86,19 +86,8 @@ func TestSIGTERM(t *testing.T) {
 	}
 	before, _ := os.Readlink(filepath.Join(storage, "current"))
 	s.Serve(dirs[1])
-	payloads := dripPayloads(s)
 	cmd := exec.Command(bin, "--config", sources, "--storage", storage)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-payloads:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("the import never started downloading")
-	}
+	stderr := startDownloading(t, s, cmd)
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
@@ -208,4 +197,23 @@ func TestSystemdUnits(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) != 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// startDownloading starts cmd, an import from s, with s dripping its
+// payloads, and returns once cmd is downloading; stderr is cmd's.
+func startDownloading(t *testing.T, s *streamtest.Server, cmd *exec.Cmd) (stderr *bytes.Buffer) {
+	t.Helper()
+	payloads := dripPayloads(s)
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-payloads:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the import never started downloading")
+	}
+	return stderr
 }

@@ -82,12 +82,8 @@ func labelOf(m *dto.Metric, name string) string {
 // servedImages lists current's images as promFile.images does.
 func servedImages(t *testing.T, storage string) []string {
 	t.Helper()
-	l, err := importer.List(storage)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, im := range l.Images {
+	for _, im := range currentImages(t, storage) {
 		out = append(out, strings.Join([]string{im.OS, im.Arch, im.Subarch, im.Release, im.Label}, "/")+" "+im.VersionName)
 	}
 	return out
@@ -220,20 +216,9 @@ func TestMetricsAfterSIGTERM(t *testing.T) {
 	}
 	success := readProm(t, file).value(t, "last_success_timestamp_seconds", storage)
 	s.Serve(dirs[1])
-	payloads := dripPayloads(s)
 	cmd := exec.Command(bin, "--quiet", "--config", sources, "--storage", storage)
 	cmd.Env = append(os.Environ(), envMetricsFile+"="+file) // the environment variable the systemd unit sets
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-payloads:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("the import never started downloading")
-	}
+	stderr := startDownloading(t, s, cmd)
 	time.Sleep(500 * time.Millisecond) // a few bytes of the drip
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()

@@ -13,15 +13,21 @@ import (
 	"maas-import-boot-images/simplestreams/streamtest"
 )
 
-// versionsServed lists the versions of current's images.
-func versionsServed(t *testing.T, storage string) []string {
+// currentImages lists current's images.
+func currentImages(t *testing.T, storage string) []importer.ListImage {
 	t.Helper()
 	l, err := importer.List(storage)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l.Images
+}
+
+// versionsServed lists the versions of current's images.
+func versionsServed(t *testing.T, storage string) []string {
+	t.Helper()
 	var out []string
-	for _, im := range l.Images {
+	for _, im := range currentImages(t, storage) {
 		if !slices.Contains(out, im.VersionName) {
 			out = append(out, im.VersionName)
 		}

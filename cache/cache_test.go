@@ -13,6 +13,7 @@ import (
 
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/simplestreams/streamtest"
 )
 
 func sum(s string) string {
@@ -51,7 +52,7 @@ func TestPut(t *testing.T) {
 	if _, err := d.Put(iotest.ErrReader(errors.New("corrupt")), 6); err == nil || errors.Is(err, disk.ErrStorage) {
 		t.Errorf("broken reader: got %v", err)
 	}
-	if names := list(t, d); !slices.Equal(names, []string{sha}) {
+	if names := streamtest.Names(t, d.Root()); !slices.Equal(names, []string{sha}) {
 		t.Errorf("cache holds %v, want only %s", names, sha)
 	}
 }
@@ -109,14 +110,14 @@ func TestRemoveUnreferenced(t *testing.T) {
 	if want := []string{alone, linked}; !slices.Equal(sorted(names), sorted(want)) {
 		t.Errorf("with its link going away: got %v, want %v", names, want)
 	}
-	if names := list(t, d); len(names) != 4 {
+	if names := streamtest.Names(t, d.Root()); len(names) != 4 {
 		t.Fatalf("a dry run removed files: %v", names)
 	}
 	names, _, err = d.RemoveUnreferenced(true, false, nil)
 	if want := []string{alone, part, state}; err != nil || !slices.Equal(sorted(names), sorted(want)) {
 		t.Errorf("got %v, %v; want %v", names, err, want)
 	}
-	if names := list(t, d); !slices.Equal(names, []string{linked}) {
+	if names := streamtest.Names(t, d.Root()); !slices.Equal(names, []string{linked}) {
 		t.Errorf("cache holds %v, want only %s", names, linked)
 	}
 }
@@ -128,19 +129,6 @@ func TestCreateRefusesSymlink(t *testing.T) {
 	if err := cache.New(filepath.Join(dir, "cache")).Create(); !errors.Is(err, disk.ErrStorage) {
 		t.Errorf("got %v, want a storage error", err)
 	}
-}
-
-func list(t *testing.T, d *cache.Dir) []string {
-	t.Helper()
-	es, err := os.ReadDir(d.Root())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }

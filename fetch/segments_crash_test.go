@@ -196,7 +196,7 @@ func waitRequests(t *testing.T, srv *streamtest.Server, n int) {
 }
 
 func removeTemporaries(t *testing.T, d *cache.Dir) {
-	for _, name := range dirNames(t, d.Root()) {
+	for _, name := range streamtest.Names(t, d.Root()) {
 		if strings.HasPrefix(name, disk.TempPrefix) {
 			os.Remove(d.Path(name))
 		}

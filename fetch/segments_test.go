@@ -84,10 +84,10 @@ func checkStored(t *testing.T, d *cache.Dir, f File) {
 	if !d.Has(f.SHA256, f.Size) {
 		t.Fatal("not in the cache")
 	}
-	if got := sha256File(t, d.Path(f.SHA256)); got != f.SHA256 {
+	if got := streamtest.SHA256File(t, d.Path(f.SHA256)); got != f.SHA256 {
 		t.Fatalf("cache file hashes to %s", got)
 	}
-	if names := dirNames(t, d.Root()); !slices.Equal(names, []string{f.SHA256}) {
+	if names := streamtest.Names(t, d.Root()); !slices.Equal(names, []string{f.SHA256}) {
 		t.Errorf("cache holds %v, want only the file", names)
 	}
 }
@@ -200,7 +200,7 @@ func TestSegmentWrongBytes(t *testing.T) {
 	if got := rangesAsked(srv.Requests()); !slices.Equal(got, want) {
 		t.Errorf("requests %q, want every segment twice", got)
 	}
-	if names := dirNames(t, d.Root()); len(names) != 0 {
+	if names := streamtest.Names(t, d.Root()); len(names) != 0 {
 		t.Errorf("cache holds %v, want nothing", names)
 	}
 }
@@ -319,29 +319,6 @@ func writeState(t *testing.T, d *cache.Dir, f File, st segState, part []byte) {
 	if err := os.WriteFile(d.Path(f.SHA256+".part"), part, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-func sha256File(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 // TestSegmentStateSymlink: a symlink planted as the state file is neither

@@ -125,7 +125,7 @@ func checkTree(t *testing.T, storage string) bool {
 						dir := filepath.Join(snap, osName, arch, sub, rel, label)
 						for _, f := range []string{"boot-kernel", "boot-initrd", "squashfs", "squashfs.manifest"} {
 							p := filepath.Join(dir, f)
-							sum := sha256File(t, p)
+							sum := streamtest.SHA256File(t, p)
 							fi, _ := os.Stat(p)
 							ci, err := os.Stat(filepath.Join(storage, "cache", sum))
 							if err != nil || !os.SameFile(fi, ci) {

@@ -68,7 +68,7 @@ func TestImportTree(t *testing.T) {
 			return nil
 		}
 		files++
-		sum := sha256File(t, p)
+		sum := streamtest.SHA256File(t, p)
 		ci, err := os.Stat(filepath.Join(storage, "cache", sum))
 		if err != nil || !os.SameFile(fi, ci) {
 			t.Errorf("%s is not a link of cache/%s (%v)", p, sum, err)

@@ -134,7 +134,7 @@ func checkMirror(t *testing.T, dir string, trial int, delay time.Duration) map[s
 		versions[kind][im.VersionName] = true
 		for _, f := range im.Items {
 			p := filepath.Join(dir, f.Path)
-			if fi, err := os.Stat(p); err != nil || fi.Size() != f.Size || sha256File(t, p) != f.SHA256 {
+			if fi, err := os.Stat(p); err != nil || fi.Size() != f.Size || streamtest.SHA256File(t, p) != f.SHA256 {
 				t.Fatalf("trial %d (killed after %v): %s is named but not there, or not what is named: %v", trial, delay, f.Path, err)
 			}
 		}

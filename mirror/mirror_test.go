@@ -48,7 +48,7 @@ func TestVerbatim(t *testing.T) {
 	}
 	for _, rel := range want {
 		p := filepath.Join(dir, rel)
-		sum := sha256File(t, p)
+		sum := streamtest.SHA256File(t, p)
 		fi, ci := must(os.Stat(p)), must(os.Stat(filepath.Join(dir, ".cache", sum)))
 		if sum != tree.Files[rel].SHA256 || !os.SameFile(fi, ci) || fi.Mode().Perm() != 0o644 {
 			t.Errorf("%s: sha256 %s, mode %v, a link of the store: %v", rel, sum, fi.Mode(), os.SameFile(fi, ci))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"maas-import-boot-images/internal/fault"
+	"maas-import-boot-images/simplestreams/streamtest"
 )
 
 // TestCommit: a committed file has its name, its content and mode 0644
@@ -28,7 +29,7 @@ func TestCommit(t *testing.T) {
 	if b, _ := os.ReadFile(final); string(b) != "content" {
 		t.Errorf("got %q, want %q", b, "content")
 	}
-	if names := entries(t, dir); len(names) != 1 {
+	if names := streamtest.Names(t, dir); len(names) != 1 {
 		t.Errorf("got %v in the directory, want only final", names)
 	}
 }
@@ -48,7 +49,7 @@ func TestCleanup(t *testing.T) {
 	}
 	part.Write([]byte("half"))
 	part.Cleanup()
-	if names := entries(t, dir); strings.Join(names, " ") != "x.part" {
+	if names := streamtest.Names(t, dir); strings.Join(names, " ") != "x.part" {
 		t.Errorf("got %v, want only x.part", names)
 	}
 	part, err = OpenPart(filepath.Join(dir, "x.part"))
@@ -62,7 +63,7 @@ func TestCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	part.Cleanup()
-	if names := entries(t, dir); strings.Join(names, " ") != "x" {
+	if names := streamtest.Names(t, dir); strings.Join(names, " ") != "x" {
 		t.Errorf("got %v, want only x", names)
 	}
 }
@@ -102,22 +103,9 @@ func TestFaults(t *testing.T) {
 			if !errors.As(err, &de) || !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("got %v, want an *Error wrapping ErrStorage and ENOSPC", err)
 			}
-			if names := entries(t, dir); len(names) != 0 {
+			if names := streamtest.Names(t, dir); len(names) != 0 {
 				t.Errorf("left %v behind", names)
 			}
 		})
 	}
-}
-
-func entries(t *testing.T, dir string) []string {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
-	}
-	return names
 }
