@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"maas-import-boot-images/cache"
+	"maas-import-boot-images/internal/redact"
 	"maas-import-boot-images/internal/summary"
 )
 
@@ -51,7 +52,7 @@ func (c *Client) GetAll(ctx context.Context, files []File, into *cache.Dir, jobs
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			c.opts.Log.Debug("downloading", "url", Redact(f.URL), "size", f.Size)
+			c.opts.Log.Debug("downloading", "url", redact.URL(f.URL), "size", f.Size)
 			return c.Get(gctx, f, into)
 		})
 	}

@@ -19,7 +19,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"maas-import-boot-images/internal/logs"
-	"maas-import-boot-images/internal/redact"
 )
 
 // Defaults of every HTTP client of the program, the region's and the
@@ -151,8 +150,5 @@ func New(opts Options) *Client {
 // far (or copied from a local mirror), resumed downloads only for what
 // was fetched this time; metadata does not count.
 func (c *Client) Received() int64 { return c.received.Load() }
-
-// Redact drops a URL's user information, for logs and errors (redact.URL).
-func Redact(s string) string { return redact.URL(s) }
 
 func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }

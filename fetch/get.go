@@ -16,6 +16,7 @@ import (
 
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
+	"maas-import-boot-images/internal/redact"
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
@@ -88,9 +89,9 @@ func (c *Client) getOnce(ctx context.Context, f File, into *cache.Dir, fp FilePr
 		return err
 	}
 	if offset != f.Size {
-		return &mismatch{ChecksumError{URL: Redact(f.URL), What: "size", Want: strconv.FormatInt(f.Size, 10), Got: strconv.FormatInt(offset, 10)}}
+		return &mismatch{ChecksumError{URL: redact.URL(f.URL), What: "size", Want: strconv.FormatInt(f.Size, 10), Got: strconv.FormatInt(offset, 10)}}
 	}
-	if err := w.h.check(Redact(f.URL)); err != nil {
+	if err := w.h.check(redact.URL(f.URL)); err != nil {
 		return err
 	}
 	return out.Commit(into.Path(f.SHA256))
@@ -123,7 +124,7 @@ func (c *Client) fetchRange(ctx context.Context, f File, offset int64, w *writer
 	case resp.StatusCode == http.StatusOK:
 		if offset > 0 {
 			// The server ignored Range: start again from zero.
-			c.opts.Log.Debug("server ignored Range; restarting", "url", Redact(f.URL))
+			c.opts.Log.Debug("server ignored Range; restarting", "url", redact.URL(f.URL))
 			if err := w.restart(offset); err != nil {
 				return 0, err
 			}
@@ -132,7 +133,7 @@ func (c *Client) fetchRange(ctx context.Context, f File, offset int64, w *writer
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset == f.Size:
 		return offset, nil
 	default:
-		return offset, &Error{URL: Redact(f.URL), Status: resp.StatusCode}
+		return offset, &Error{URL: redact.URL(f.URL), Status: resp.StatusCode}
 	}
 	n, err := w.copy(resp.Body, f.Size-offset+1)
 	var de *disk.Error

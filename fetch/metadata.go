@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maas-import-boot-images/internal/redact"
 	"net/http"
 	"os"
 )
@@ -33,9 +34,9 @@ func (c *Client) Metadata(ctx context.Context, loc string) ([]byte, error) {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return false, &Error{URL: Redact(loc), Status: resp.StatusCode}
+			return false, &Error{URL: redact.URL(loc), Status: resp.StatusCode}
 		}
-		b, err = readCapped(resp.Body, Redact(loc))
+		b, err = readCapped(resp.Body, redact.URL(loc))
 		if err != nil && !errors.As(err, new(*tooLargeError)) {
 			err = &retryable{err: err}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maas-import-boot-images/internal/redact"
 	"net/http"
 	"strconv"
 	"sync"
@@ -37,7 +38,7 @@ func (c *Client) requestRange(ctx context.Context, rawURL string, offset, last i
 	if err != nil {
 		cancel()
 		release()
-		return nil, &Error{URL: Redact(rawURL), Err: err}
+		return nil, &Error{URL: redact.URL(rawURL), Err: err}
 	}
 	req.Header.Set("User-Agent", c.opts.UserAgent)
 	req.Header.Set("Accept-Encoding", "identity")
@@ -48,7 +49,7 @@ func (c *Client) requestRange(ctx context.Context, rawURL string, offset, last i
 		}
 		req.Header.Set("Range", rng)
 	}
-	c.opts.Log.Debug("GET", "url", Redact(rawURL), "from", offset, "to", last)
+	c.opts.Log.Debug("GET", "url", redact.URL(rawURL), "from", offset, "to", last)
 	resp, err := c.http.Do(req)
 	if err := c.policy.classify(ctx, rawURL, resp, err); err != nil {
 		if resp != nil {

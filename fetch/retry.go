@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"maas-import-boot-images/internal/redact"
 	"net/http"
 	"time"
 
@@ -42,7 +43,7 @@ func (r *retryable) Unwrap() error { return r.err }
 
 // giveUp is the error of the last attempt when there is to be no other.
 func (r *retryable) giveUp(rawURL string) error {
-	e := &Error{URL: Redact(rawURL), Err: r.err}
+	e := &Error{URL: redact.URL(rawURL), Err: r.err}
 	if r.err == nil {
 		e.Status = r.resp.StatusCode
 	}
@@ -58,7 +59,7 @@ func (p policy) classify(ctx context.Context, rawURL string, resp *http.Response
 	case retry:
 		return &retryable{err: err, resp: resp}
 	case err != nil:
-		return &Error{URL: Redact(rawURL), Err: err}
+		return &Error{URL: redact.URL(rawURL), Err: err}
 	}
 	return nil
 }
@@ -88,14 +89,14 @@ func (c *Client) do(ctx context.Context, rawURL string, attempt func() (progress
 		}
 		if progress {
 			failures = 0
-			c.opts.Log.Info("download interrupted; resuming", "url", Redact(rawURL), "err", err)
+			c.opts.Log.Info("download interrupted; resuming", "url", redact.URL(rawURL), "err", err)
 			continue
 		}
 		if failures++; failures > c.policy.retries {
 			return r.giveUp(rawURL)
 		}
 		wait := c.policy.backoff(failures, r.resp)
-		c.opts.Log.Info("retrying", "url", Redact(rawURL), "attempt", failures, "in", wait, "err", err)
+		c.opts.Log.Info("retrying", "url", redact.URL(rawURL), "attempt", failures, "in", wait, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -56,6 +56,7 @@ import (
 	"maas-import-boot-images/cache"
 	"maas-import-boot-images/internal/disk"
 	"maas-import-boot-images/internal/fault"
+	"maas-import-boot-images/internal/redact"
 )
 
 // Defaults of Options.Segments and Options.SegmentThreshold.
@@ -264,7 +265,7 @@ func (c *Client) getSegments(ctx context.Context, f File, into *cache.Dir, fp Fi
 	fp.Add(int(s.done()))
 	err = c.fetchSegments(ctx, f, out, s, fp)
 	if errors.Is(err, errNoRanges) {
-		c.opts.Log.Debug("server ignored Range; fetching in one stream", "url", Redact(f.URL))
+		c.opts.Log.Debug("server ignored Range; fetching in one stream", "url", redact.URL(f.URL))
 		fp.Add(-int(s.done()))
 		// The .part first: without a state it must be a prefix.
 		if err := out.Truncate(0); err != nil {
@@ -386,9 +387,9 @@ func (c *Client) fetchSpan(ctx context.Context, f File, s *segments, i int, w *w
 		return errNoRanges
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		// The file is shorter than its metadata says.
-		return &mismatch{ChecksumError{URL: Redact(f.URL), What: "size", Want: strconv.FormatInt(f.Size, 10), Got: shorterThan(resp, from)}}
+		return &mismatch{ChecksumError{URL: redact.URL(f.URL), What: "size", Want: strconv.FormatInt(f.Size, 10), Got: shorterThan(resp, from)}}
 	default:
-		return &Error{URL: Redact(f.URL), Status: resp.StatusCode}
+		return &Error{URL: redact.URL(f.URL), Status: resp.StatusCode}
 	}
 	n, err := w.copy(resp.Body, to-from)
 	var de *disk.Error
@@ -423,7 +424,7 @@ func (c *Client) rehash(ctx context.Context, f File, out *disk.File) error {
 		return err
 	}
 	if size != f.Size {
-		return &mismatch{ChecksumError{URL: Redact(f.URL), What: "size", Want: strconv.FormatInt(f.Size, 10), Got: strconv.FormatInt(size, 10)}}
+		return &mismatch{ChecksumError{URL: redact.URL(f.URL), What: "size", Want: strconv.FormatInt(f.Size, 10), Got: strconv.FormatInt(size, 10)}}
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -439,5 +440,5 @@ func (c *Client) rehash(ctx context.Context, f File, out *disk.File) error {
 			return disk.Wrap("reading", out.Name(), err)
 		}
 	}
-	return h.check(Redact(f.URL))
+	return h.check(redact.URL(f.URL))
 }

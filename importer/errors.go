@@ -39,6 +39,3 @@ type (
 // SpaceError: the storage has too little free space for the files to
 // download (exit 8). Nothing was downloaded.
 type SpaceError = disk.SpaceError
-
-// redactString drops a URL's user information, for logs and errors.
-var redactString = fetch.Redact

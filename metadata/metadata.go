@@ -16,6 +16,7 @@ import (
 
 	"maas-import-boot-images/fetch"
 	"maas-import-boot-images/internal/logs"
+	"maas-import-boot-images/internal/redact"
 	"maas-import-boot-images/keyring"
 	"maas-import-boot-images/simplestreams"
 )
@@ -60,7 +61,7 @@ func Read(ctx context.Context, f *fetch.Client, src simplestreams.BootSource, op
 	log := logs.OrDiscard(opts.Log)
 	loc, err := simplestreams.Locate(src.URL)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", fetch.Redact(src.URL), err)
+		return nil, fmt.Errorf("source %s: %w", redact.URL(src.URL), err)
 	}
 	s := &Stream{Source: src, Location: loc}
 	if opts.KeepRaw {
@@ -72,7 +73,7 @@ func Read(ctx context.Context, f *fetch.Client, src simplestreams.BootSource, op
 		return nil, err
 	}
 	if s.Index, err = simplestreams.ParseIndex(body); err != nil {
-		return nil, fmt.Errorf("%s: %w", fetch.Redact(s.Location.Root+s.Location.Index), err)
+		return nil, fmt.Errorf("%s: %w", redact.URL(s.Location.Root+s.Location.Index), err)
 	}
 	for _, id := range s.Index.ContentIDs() {
 		p := s.Index.Index[id].Path
@@ -117,7 +118,7 @@ const unsignedIndex = "streams/v1/index.json"
 // an unsigned mirror can be read at its root URL as signed ones are.
 func (r *reader) index(log *slog.Logger) ([]byte, error) {
 	loc := &r.s.Location
-	src := fetch.Redact(r.s.Source.URL)
+	src := redact.URL(r.s.Source.URL)
 	if loc.Signed() && !r.opts.InsecureSkipVerify {
 		kr, _, err := keyring.Load(r.s.Source, log)
 		if err != nil {
@@ -138,7 +139,7 @@ func (r *reader) index(log *slog.Logger) ([]byte, error) {
 		return nil, err // the signed index's error says what is missing
 	}
 	if !r.opts.InsecureSkipVerify {
-		return nil, &simplestreams.SignatureError{File: fetch.Redact(loc.Root + loc.Index),
+		return nil, &simplestreams.SignatureError{File: redact.URL(loc.Root + loc.Index),
 			Err: errors.New("missing: the source has only an unsigned " + unsignedIndex + "; name it in the source URL to read it unsigned, or use --insecure-skip-verify")}
 	}
 	log.Warn("reading the unsigned index of a source without a signed one (--insecure-skip-verify)", "source", src, "index", unsignedIndex)
@@ -153,7 +154,7 @@ func (r *reader) index(log *slog.Logger) ([]byte, error) {
 func (r *reader) read(rel string, signed bool) ([]byte, error) {
 	where, err := r.s.Location.Resolve(rel)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", fetch.Redact(r.s.Source.URL), err)
+		return nil, fmt.Errorf("source %s: %w", redact.URL(r.s.Source.URL), err)
 	}
 	b, err := r.f.Metadata(r.ctx, where)
 	if err != nil {
@@ -162,7 +163,7 @@ func (r *reader) read(rel string, signed bool) ([]byte, error) {
 	if r.s.Raw != nil {
 		r.s.Raw[rel] = b
 	}
-	name := fetch.Redact(where)
+	name := redact.URL(where)
 	switch {
 	case signed && r.opts.InsecureSkipVerify:
 		return simplestreams.StripSignature(name, b)

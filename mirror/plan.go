@@ -140,9 +140,11 @@ var ErrConfig = errors.New("mirror configuration")
 
 // verbatim plans the metadata of the one stream the products come from,
 // byte for byte as it was served: its index and every products file the
-// index names. This is what python-simplestreams' sstream-mirror does
-// with signed files when it does not filter, and what lets a MAAS region
-// verify the mirror with Ubuntu's keyring.
+// index names. This is what python-simplestreams' sstream-mirror does:
+// ObjectStoreMirrorWriter.insert_products and insert_index
+// (simplestreams/mirrors/__init__.py) store the content as it was read,
+// signatures included, even when items are filtered out; and it is what
+// lets a MAAS region verify the mirror with Ubuntu's keyring.
 func (p *plan) verbatim(streams []*metadata.Stream, ks []*kept) error {
 	used := map[int]bool{}
 	for _, k := range ks {
